@@ -1,0 +1,1 @@
+"""numgpt.attention — (to be built by its milestone issue)."""

@@ -1,0 +1,1 @@
+"""numgpt.nn — (to be built by its milestone issue)."""

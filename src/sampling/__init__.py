@@ -1,0 +1,1 @@
+"""numgpt.sampling — (to be built by its milestone issue)."""

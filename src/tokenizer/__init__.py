@@ -1,0 +1,1 @@
+"""numgpt.tokenizer — (to be built by its milestone issue)."""

@@ -1,0 +1,1 @@
+"""numgpt.training — (to be built by its milestone issue)."""

@@ -1,0 +1,1 @@
+"""numgpt.transformer — (to be built by its milestone issue)."""
