@@ -1,0 +1,121 @@
+"""Independent numerical oracles shared by every milestone's contracts.
+
+Nothing here imports an implementation: gradients are checked against central finite
+differences computed by calling the implementation's *forward* through the adapter, and
+compared with the gradients its *backward* produces. All checks run in float64.
+
+Tolerances (stated once, used everywhere unless a contract says otherwise):
+
+* ``FD_EPS = 1e-6``: the finite-difference step. Central differences have O(eps^2) truncation
+  error and O(1e-16 / eps) rounding error, so a correct float64 gradient typically agrees to
+  1e-8..1e-6 relative.
+* ``GRAD_RTOL = 1e-5``, ``GRAD_ATOL = 1e-7``: an element passes if
+  ``|analytic - numeric| <= GRAD_ATOL + GRAD_RTOL * |numeric|``.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+FD_EPS = 1e-6
+GRAD_RTOL = 1e-5
+GRAD_ATOL = 1e-7
+# float32 forward vs the float64 forward of the same op, for O(1)-sized values.
+F32_RTOL = 1e-4
+F32_ATOL = 1e-5
+
+
+def as_array(impl: Any, t: Any) -> np.ndarray:
+    """An implementation's tensor (or anything array-like) as a NumPy array."""
+    try:
+        return np.asarray(impl.to_numpy(t))
+    except NotImplementedError:
+        raise
+    except Exception:
+        return np.asarray(t)
+
+
+def finite_difference(f: Callable[[list[np.ndarray]], float], arrays: list[np.ndarray], i: int,
+                      eps: float = FD_EPS, coords: Sequence[tuple[int, ...]] | None = None) -> np.ndarray:
+    """Central differences of the scalar ``f`` w.r.t. ``arrays[i]``, at every element or at ``coords``."""
+    x = arrays[i]
+    grad = np.full(x.shape, np.nan) if coords is not None else np.zeros(x.shape)
+    for idx in (coords if coords is not None else np.ndindex(*x.shape)):
+        orig = x[idx]
+        x[idx] = orig + eps
+        plus = f(arrays)
+        x[idx] = orig - eps
+        minus = f(arrays)
+        x[idx] = orig
+        grad[idx] = (plus - minus) / (2 * eps)
+    return grad
+
+
+def assert_close(actual: Any, expected: Any, rtol: float, atol: float, what: str) -> None:
+    """``np.allclose`` with a message that teaches: what was compared, where, and the tolerance."""
+    actual = np.asarray(actual)
+    expected = np.asarray(expected)
+    if actual.shape != expected.shape:
+        raise AssertionError(f"{what}: shape {actual.shape}, expected {expected.shape}")
+    if actual.dtype.kind in "fc" and not np.all(np.isfinite(actual) == np.isfinite(expected)):
+        bad = np.argwhere(np.isfinite(actual) != np.isfinite(expected))[0]
+        raise AssertionError(
+            f"{what}: non-finite mismatch at index {tuple(bad)}: got {actual[tuple(bad)]}, expected {expected[tuple(bad)]}"
+        )
+    err = np.abs(actual.astype(np.float64) - expected.astype(np.float64))
+    err = np.where(np.isfinite(err), err, 0.0)
+    limit = atol + rtol * np.abs(expected.astype(np.float64))
+    if np.any(err > limit):
+        k = tuple(int(j) for j in np.unravel_index(np.argmax(err - limit), err.shape)) if err.ndim else ()
+        raise AssertionError(
+            f"{what}: mismatch at index {k}: got {actual[k]!r}, expected {expected[k]!r} "
+            f"(|diff| {err[k]:.3g} > atol {atol:g} + rtol {rtol:g}*|expected|); "
+            f"{int(np.sum(err > limit))} of {err.size} elements out of tolerance"
+        )
+
+
+def check_grads(impl: Any, fn: Callable[..., Any], inputs: Sequence[np.ndarray], *, what: str,
+                wrt: Sequence[int] | None = None, rtol: float = GRAD_RTOL, atol: float = GRAD_ATOL,
+                seed: int = 0, max_coords: int | None = None) -> None:
+    """Check the gradients of ``fn`` (built from adapter ops) against finite differences.
+
+    ``fn`` takes one implementation tensor per input and returns a tensor. The scalar checked is
+    ``L = sum(fn(x) * r)`` for a fixed random ``r``, so every output element contributes. The
+    analytic gradient comes from ``impl.backward(out, r)``. ``wrt`` picks which inputs to check
+    (default: all floating ones); ``max_coords`` samples that many coordinates per input
+    instead of checking every element (for large inputs).
+    """
+    arrays = [np.array(a, dtype=np.float64 if np.asarray(a).dtype.kind == "f" else np.asarray(a).dtype, copy=True)
+              for a in inputs]
+    if wrt is None:
+        wrt = [i for i, a in enumerate(arrays) if a.dtype.kind == "f"]
+    leaves = [impl.tensor(a.copy(), requires_grad=(i in wrt)) for i, a in enumerate(arrays)]
+    out = fn(*leaves)
+    out_np = as_array(impl, out)
+    rng = np.random.default_rng(seed)
+    r = rng.standard_normal(out_np.shape)
+    impl.backward(out, r)
+
+    def scalar(arrs: list[np.ndarray]) -> float:
+        return float(np.sum(as_array(impl, fn(*[impl.tensor(a) for a in arrs])) * r))
+
+    for i in wrt:
+        g = impl.grad(leaves[i])
+        analytic = np.zeros(arrays[i].shape) if g is None else np.asarray(g, dtype=np.float64)
+        if analytic.shape != arrays[i].shape:
+            raise AssertionError(
+                f"{what}: the gradient of input {i} has shape {analytic.shape}, but the input has shape "
+                f"{arrays[i].shape} (a broadcast gradient must be summed back to the input's shape)"
+            )
+        coords = None
+        if max_coords is not None and arrays[i].size > max_coords:
+            flat = rng.choice(arrays[i].size, size=max_coords, replace=False)
+            coords = [tuple(int(c) for c in np.unravel_index(k, arrays[i].shape)) for k in flat]
+        numeric = finite_difference(scalar, arrays, i, coords=coords)
+        if coords is not None:
+            mask = ~np.isnan(numeric)
+            assert_close(analytic[mask], numeric[mask], rtol, atol,
+                         f"{what}: d/d(input {i}) on {len(coords)} sampled coordinates vs finite differences")
+        else:
+            assert_close(analytic, numeric, rtol, atol, f"{what}: d/d(input {i}) vs central finite differences")

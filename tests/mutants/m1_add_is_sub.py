@@ -1,0 +1,8 @@
+"""add() subtracts instead of adding."""
+from spec.reference_adapter import *  # noqa: F401,F403
+
+SPEC = ["spec/test_m1_smoke.py"]
+
+
+def add(a, b):
+    return a - b
