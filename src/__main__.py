@@ -1,22 +1,47 @@
-"""Command line: ``python -m numgpt <command> ...``."""
+"""Command line: ``python -m numgpt <command> ...``.
+
+Each command lives next to the code it drives and registers itself here: a module in
+``COMMANDS`` defines ``add_parser(subparsers)``, which adds its sub-parser and sets
+``func=run`` (``run(args) -> int``) as the parser default.
+"""
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
+
+# (module, command names it registers) — imported lazily so `--help` stays fast.
+COMMANDS: list[str] = [
+    # "numgpt.training.cli",   # prepare, train   (milestone 6)
+    # "numgpt.sampling.cli",   # sample           (milestone 7)
+    # "numgpt.bench",          # bench            (performance)
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="numgpt", description="A GPT from scratch in NumPy.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    version = sub.add_parser("version", help="print the version")
+    version.set_defaults(func=_version)
+    for name in COMMANDS:
+        importlib.import_module(name).add_parser(sub)
+    return parser
+
+
+def _version(args: argparse.Namespace) -> int:
+    from . import __version__
+
+    print(__version__)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="numgpt", description="A GPT from scratch in NumPy.")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.add_parser("version", help="print the version")
+    parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command == "version":
-        from . import __version__
-
-        print(__version__)
-        return 0
-    parser.print_help()
-    return 0 if args.command is None else 2
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0 if args.command is None else 2
+    return int(args.func(args) or 0)
 
 
 if __name__ == "__main__":
