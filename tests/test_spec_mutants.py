@@ -3,7 +3,8 @@
 Every file ``tests/mutants/m*_*.py`` is an adapter that reuses the reference adapter and breaks
 one thing. Its module docstring says what is broken, and it sets ``SPEC``: the spec files (and
 optionally ``K``, a ``-k`` expression) that must FAIL against it. The reference must pass the
-same selection. Each mutant runs in a fresh subprocess, so mutants cannot leak into each other.
+same selection. Each mutant runs in a fresh subprocess, so mutants cannot leak into each other;
+the selected mutants are started together, two at a time (one per core), on first use.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import ast
 import os
 import subprocess
 import sys
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -43,11 +45,28 @@ def run_spec(impl: str, spec: list[str], k: str | None) -> subprocess.CompletedP
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env, timeout=600)
 
 
+@pytest.fixture(scope="module")
+def mutant_runs(request: pytest.FixtureRequest):
+    """Start every selected mutant's spec run in the background; tests wait on their own."""
+    selected = [
+        item.callspec.params["mutant"]
+        for item in request.session.items
+        if item.originalname == "test_spec_catches_mutant" and hasattr(item, "callspec")
+    ]
+    pool = ThreadPoolExecutor(max_workers=max(1, min(2, os.cpu_count() or 1)))
+    futures: dict[Path, Future] = {}
+    for mutant in selected:
+        spec, k, _ = _settings(mutant)
+        futures[mutant] = pool.submit(run_spec, str(mutant), spec, k)
+    yield futures
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("mutant", MUTANTS, ids=[m.stem for m in MUTANTS])
-def test_spec_catches_mutant(mutant: Path) -> None:
+def test_spec_catches_mutant(mutant: Path, mutant_runs: dict) -> None:
     spec, k, what = _settings(mutant)
-    result = run_spec(str(mutant), spec, k)
+    result = mutant_runs[mutant].result() if mutant in mutant_runs else run_spec(str(mutant), spec, k)
     assert result.returncode == 1, (
         f"the spec did not catch the mutant {mutant.name} ({what}): pytest exited {result.returncode}\n"
         + result.stdout[-3000:] + result.stderr[-2000:]
