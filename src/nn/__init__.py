@@ -1,4 +1,9 @@
-"""M2: layers. ``Module``/``Parameter`` containers, layers and their functional forms."""
+"""M2: layers. ``Module``/``Parameter`` containers, layers, and their functional forms (``numgpt.nn.functional``)."""
+from . import functional
+from .layers import GELU, Dropout, Embedding, LayerNorm, Linear
 from .module import Module, ModuleDict, ModuleList, Parameter
 
-__all__ = ["Module", "ModuleDict", "ModuleList", "Parameter"]
+__all__ = [
+    "Module", "ModuleDict", "ModuleList", "Parameter",
+    "Linear", "LayerNorm", "Embedding", "Dropout", "GELU", "functional",
+]

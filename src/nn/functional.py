@@ -1,0 +1,383 @@
+"""Functional forms of the layers: each hot op is ONE graph node with a hand-written backward.
+
+Every function here takes ``Tensor`` inputs (plus plain NumPy integer arrays for ids/targets) and
+returns a ``Tensor`` made by ``Tensor.from_op(out, parents, backward, name)``. Writing the backward
+by hand instead of composing M1 primitives (``x - x.mean()``, ``exp``, ``/`` ...) is what keeps a
+training step fast: one node instead of ten, and only the few arrays the backward needs are kept
+alive (e.g. ``xhat`` and ``rstd`` for layer_norm, the probabilities for cross_entropy).
+
+Conventions that hold for every op in this file:
+
+* dtype in = dtype out. Constants are Python floats, which NumPy 2 treats as "weak" scalars, so a
+  float32 input stays float32 end to end (an ``np.float64`` constant would silently upcast).
+* Linear weights are stored ``(in_features, out_features)`` and applied as ``y = x @ W + b``
+  (GPT-2's Conv1D layout: no transpose anywhere). ``linear`` flattens ``x`` to ``(N, in)`` so the
+  product is a single 2-D GEMM, the fastest shape for BLAS, in the forward and in both backward
+  products (``dx = g @ W.T``, ``dW = x.T @ g``, ``db = g.sum(0)``).
+* Backward functions never write into ``g`` (it may be shared by several parents); they do work
+  in place on arrays they have just allocated themselves.
+* ``softmax_`` below is the one place that computes a numerically stable softmax; ``softmax``,
+  ``log_softmax``, ``cross_entropy`` and attention all use it.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..tensor import Tensor
+
+__all__ = [
+    "linear", "linear_tied", "layer_norm", "embedding", "gelu", "softmax", "log_softmax",
+    "cross_entropy", "dropout", "softmax_", "softmax_backward",
+]
+
+
+# ----------------------------------------------------------------------------- shared kernels
+
+
+def softmax_(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Stable softmax of ``x`` along ``axis``, computed IN PLACE (``x`` must be an array you own).
+
+    ``exp(x - max) / sum(exp(x - max))``: subtracting the row maximum makes the largest exponent
+    0, so nothing overflows however large the inputs (1e4 is fine). Entries equal to ``-inf``
+    (masked scores) become exactly 0. A row that is entirely ``-inf`` (nothing may be attended to)
+    becomes all zeros instead of NaN. Returns ``x``.
+    """
+    m = np.max(x, axis=axis, keepdims=True)
+    if not np.isfinite(m).all():  # only fully masked rows have max = -inf
+        m[~np.isfinite(m)] = 0.0
+    np.subtract(x, m, out=x)
+    np.exp(x, out=x)
+    s = np.sum(x, axis=axis, keepdims=True)
+    s[s == 0] = 1.0  # fully masked rows: 0 / 1 = 0, never 0 / 0
+    np.divide(x, s, out=x)
+    return x
+
+
+def softmax_backward(g: np.ndarray, y: np.ndarray, axis: int = -1, out: np.ndarray | None = None) -> np.ndarray:
+    """dL/dx for ``y = softmax(x)``: ``y * (g - sum(g * y, axis))``.
+
+    Derivation: dy_i/dx_j = y_i (delta_ij - y_j), so dL/dx_j = sum_i g_i y_i (delta_ij - y_j)
+    = y_j (g_j - sum_i g_i y_i). ``out`` may be ``g`` itself when the caller owns ``g``.
+    """
+    dot = np.sum(g * y, axis=axis, keepdims=True)
+    out = np.subtract(g, dot, out=out)
+    np.multiply(out, y, out=out)
+    return out
+
+
+def _check_float(name: str, t: Tensor) -> None:
+    if not isinstance(t, Tensor):
+        raise TypeError(f"{name} must be a numgpt Tensor, got {type(t).__name__}")
+    if not np.issubdtype(t.dtype, np.floating):
+        raise TypeError(f"{name} must hold floating-point data, got dtype {t.dtype}")
+
+
+def _as_int_array(name: str, ids: object) -> np.ndarray:
+    """Integer ids/targets as an ndarray (Tensors unwrapped); anything else is a TypeError."""
+    arr = ids.data if isinstance(ids, Tensor) else np.asarray(ids)
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"{name} must be an integer array (token ids), got dtype {arr.dtype}")
+    return arr
+
+
+# ----------------------------------------------------------------------------- linear
+
+
+def _gemm(x: Tensor, weight: Tensor, bias: Tensor | None, transposed: bool, op: str) -> Tensor:
+    """``x @ W (+ b)``, or ``x @ W.T`` when ``transposed``, as one 2-D GEMM over ``x`` flattened to (N, in)."""
+    _check_float("linear input", x)
+    _check_float("linear weight", weight)
+    if weight.ndim != 2:
+        raise ValueError(f"{op}: weight must be 2-D, got shape {weight.shape}")
+    W = weight.data
+    n_in, n_out = (W.shape[1], W.shape[0]) if transposed else W.shape
+    if x.ndim == 0 or x.shape[-1] != n_in:
+        raise ValueError(
+            f"{op}: input of shape {x.shape} has last dim {x.shape[-1] if x.ndim else None}, but the "
+            f"weight of shape {W.shape} expects {n_in} input features "
+            f"(weight layout is {'(out, in)' if transposed else '(in, out)'})"
+        )
+    if bias is not None:
+        _check_float("linear bias", bias)
+        if bias.shape != (n_out,):
+            raise ValueError(f"{op}: bias must have shape ({n_out},), got {bias.shape}")
+    lead = x.shape[:-1]
+    x2 = x.data.reshape(-1, n_in)  # (N, in): a view when x is contiguous
+    Wm = W.T if transposed else W  # (in, out) view either way
+    out2 = x2 @ Wm  # (N, out): one GEMM
+    if bias is not None:
+        out2 += bias.data
+    need_x, need_w = x.requires_grad, weight.requires_grad
+    need_b = bias is not None and bias.requires_grad
+
+    def backward(g: np.ndarray):
+        g2 = g.reshape(-1, n_out)  # (N, out)
+        dx = (g2 @ Wm.T).reshape(x.shape) if need_x else None  # (N, in)
+        dW = None
+        if need_w:
+            dW = g2.T @ x2 if transposed else x2.T @ g2  # stored layout of W
+        db = g2.sum(axis=0) if need_b else None
+        return dx, dW, db
+
+    parents = (x, weight) if bias is None else (x, weight, bias)
+    return Tensor.from_op(out2.reshape(*lead, n_out), parents, backward, op)
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """Affine map ``y = x @ weight + bias`` over the last dim.
+
+    Args:
+        x: ``(..., in_features)``.
+        weight: ``(in_features, out_features)`` (GPT-2 Conv1D layout).
+        bias: ``(out_features,)`` or None.
+
+    Returns ``(..., out_features)``. Backward: ``dx = g @ W.T``, ``dW = x.T @ g``, ``db = sum(g)``,
+    each one 2-D GEMM over the flattened leading dims.
+    """
+    return _gemm(x, weight, bias, transposed=False, op="linear")
+
+
+def linear_tied(x: Tensor, weight: Tensor) -> Tensor:
+    """``x @ weight.T`` for a weight stored ``(out_features, in_features)``: the tied LM head,
+    ``logits = x @ wte.T`` with ``wte`` of shape ``(vocab, n_embd)``. ``dW = g.T @ x`` lands directly
+    in ``wte``'s layout; the engine adds it to the embedding's own gradient."""
+    return _gemm(x, weight, None, transposed=True, op="linear_tied")
+
+
+# ----------------------------------------------------------------------------- layer norm
+
+
+def layer_norm(x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float = 1e-5) -> Tensor:
+    """Normalise over the last dim (biased variance), then scale and shift.
+
+    Forward, per row of length C:  ``xhat = (x - mean) * rstd`` with ``rstd = 1/sqrt(var + eps)``,
+    ``y = xhat * weight + bias``.
+
+    Backward (saved: ``xhat``, ``rstd``), with ``dxhat = g * weight``:
+    ``dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))``,
+    ``dweight = sum over rows of g * xhat``, ``dbias = sum over rows of g``.
+    """
+    _check_float("layer_norm input", x)
+    C = x.shape[-1]
+    for name, p in (("weight", weight), ("bias", bias)):
+        if p is not None:
+            _check_float(f"layer_norm {name}", p)
+            if p.shape != (C,):
+                raise ValueError(f"layer_norm {name} must have shape ({C},) to match the input's last dim, got {p.shape}")
+    x2 = x.data.reshape(-1, C)
+    mean = x2.mean(axis=1, keepdims=True)
+    xhat = x2 - mean  # (N, C), ours: normalised in place below
+    var = np.einsum("ij,ij->i", xhat, xhat)[:, None]
+    var *= 1.0 / C
+    var += eps
+    rstd = np.sqrt(var, out=var)
+    np.divide(1.0, rstd, out=rstd)  # (N, 1)
+    xhat *= rstd
+    if weight is not None:
+        out = xhat * weight.data
+        if bias is not None:
+            out += bias.data
+    elif bias is not None:
+        out = xhat + bias.data
+    else:
+        out = xhat.copy()
+    need_w = weight is not None and weight.requires_grad
+    need_b = bias is not None and bias.requires_grad
+
+    def backward(g: np.ndarray):
+        g2 = g.reshape(-1, C)
+        dw = np.einsum("ij,ij->j", g2, xhat) if need_w else None
+        db = g2.sum(axis=0) if need_b else None
+        dx = None
+        if x.requires_grad:
+            dxhat = g2 * weight.data if weight is not None else g2.copy()  # (N, C), ours
+            m1 = dxhat.mean(axis=1, keepdims=True)
+            m2 = np.einsum("ij,ij->i", dxhat, xhat)[:, None]
+            m2 *= 1.0 / C
+            dxhat -= m1
+            dxhat -= xhat * m2
+            dxhat *= rstd
+            dx = dxhat.reshape(x.shape)
+        return tuple(gr for gr, p in ((dx, x), (dw, weight), (db, bias)) if p is not None)
+
+    parents = tuple(p for p in (x, weight, bias) if p is not None)
+    return Tensor.from_op(out.reshape(x.shape), parents, backward, "layer_norm")
+
+
+# ----------------------------------------------------------------------------- embedding
+
+
+def embedding(ids: np.ndarray, weight: Tensor) -> Tensor:
+    """Rows of ``weight`` (``(num_embeddings, dim)``) picked by integer ``ids`` of any shape.
+
+    Returns ``ids.shape + (dim,)``. Backward scatter-adds ``g`` into the rows that were picked, so
+    an id used several times receives the sum of its gradients.
+    """
+    _check_float("embedding weight", weight)
+    ids = _as_int_array("embedding ids", ids)
+    V = weight.shape[0]
+    if ids.size:
+        lo, hi = int(ids.min()), int(ids.max())
+        if lo < 0 or hi >= V:
+            bad = lo if lo < 0 else hi
+            raise IndexError(f"embedding id {bad} is out of range for a table of {V} rows (valid ids: 0..{V - 1})")
+    out = weight.data[ids]  # fancy indexing: a fresh array
+
+    def backward(g: np.ndarray):
+        dW = np.zeros_like(weight.data)
+        np.add.at(dW, ids.reshape(-1), g.reshape(-1, weight.shape[1]))  # repeated ids accumulate
+        return (dW,)
+
+    return Tensor.from_op(out, (weight,), backward, "embedding")
+
+
+# ----------------------------------------------------------------------------- GELU
+
+_GELU_K = math.sqrt(2.0 / math.pi)
+_GELU_A = 0.044715
+
+
+def gelu(x: Tensor) -> Tensor:
+    """GPT-2's tanh approximation: ``0.5 x (1 + tanh(k (x + a x^3)))``, ``k = sqrt(2/pi)``, ``a = 0.044715``.
+
+    Backward, with ``t`` the tanh saved from the forward (computed once):
+    ``dy/dx = 0.5 (1 + t) + 0.5 x (1 - t^2) k (1 + 3 a x^2)``.
+    """
+    _check_float("gelu input", x)
+    xd = x.data
+    t = xd * xd  # ours; becomes tanh(k (x + a x^3)) in place
+    t *= _GELU_A
+    t += 1.0
+    t *= xd
+    t *= _GELU_K
+    np.tanh(t, out=t)
+    out = t + 1.0
+    out *= xd
+    out *= 0.5
+
+    def backward(g: np.ndarray):
+        x2 = xd * xd
+        x2 *= 3.0 * _GELU_A * _GELU_K
+        x2 += _GELU_K  # k (1 + 3 a x^2)
+        d = t * t
+        np.subtract(1.0, d, out=d)  # 1 - t^2
+        d *= xd
+        d *= x2
+        d += t
+        d += 1.0
+        d *= 0.5
+        d *= g
+        return (d,)
+
+    return Tensor.from_op(out, (x,), backward, "gelu")
+
+
+# ----------------------------------------------------------------------------- softmax family
+
+
+def softmax(x: Tensor, axis: int = -1) -> Tensor:
+    """Stable softmax along ``axis`` (see ``softmax_``). Backward: ``y * (g - sum(g * y))``."""
+    _check_float("softmax input", x)
+    y = softmax_(x.data.copy(), axis=axis)
+    return Tensor.from_op(y, (x,), lambda g: (softmax_backward(g, y, axis),), "softmax")
+
+
+def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
+    """``x - logsumexp(x)`` along ``axis``, stable for any magnitude.
+
+    Backward: ``g - softmax(x) * sum(g)`` (the softmax is saved from the forward).
+    """
+    _check_float("log_softmax input", x)
+    m = np.max(x.data, axis=axis, keepdims=True)
+    out = x.data - m
+    p = np.exp(out)
+    s = p.sum(axis=axis, keepdims=True)
+    out -= np.log(s)
+    p /= s
+
+    def backward(g: np.ndarray):
+        d = p * g.sum(axis=axis, keepdims=True)
+        np.subtract(g, d, out=d)
+        return (d,)
+
+    return Tensor.from_op(out, (x,), backward, "log_softmax")
+
+
+def cross_entropy(logits: Tensor, targets: np.ndarray, ignore_index: int = -1) -> Tensor:
+    """Mean negative log-likelihood of ``targets`` under ``softmax(logits)``, fused with log-softmax.
+
+    Args:
+        logits: ``(..., V)`` unnormalised scores.
+        targets: integer array of shape ``logits.shape[:-1]``; entries equal to ``ignore_index``
+            contribute nothing and are not counted in the mean.
+
+    Per row: ``loss_i = logsumexp(z_i) - z_i[t_i]``, averaged over the n non-ignored rows.
+    Backward: ``dz_i = (softmax(z_i) - onehot(t_i)) * g / n`` (0 for ignored rows). Only the
+    probabilities are kept for the backward; nothing overflows for logits of magnitude 1e4.
+    """
+    _check_float("cross_entropy logits", logits)
+    targets = _as_int_array("cross_entropy targets", targets)
+    V = logits.shape[-1]
+    if targets.shape != logits.shape[:-1]:
+        raise ValueError(
+            f"cross_entropy: targets of shape {targets.shape} must match the logits' leading dims "
+            f"{logits.shape[:-1]} (logits shape {logits.shape})"
+        )
+    t = targets.reshape(-1)
+    valid = t != ignore_index
+    n = int(valid.sum())
+    if n == 0:
+        raise ValueError(f"cross_entropy: every target equals ignore_index={ignore_index}, so the mean loss is undefined")
+    tv = t[valid]
+    if tv.min() < 0 or tv.max() >= V:
+        bad = int(tv.min()) if tv.min() < 0 else int(tv.max())
+        raise IndexError(f"cross_entropy: target {bad} is out of range for {V} classes (valid: 0..{V - 1}, or ignore_index={ignore_index})")
+    all_valid = n == t.size
+    rows = np.arange(t.size)
+    tsafe = t if all_valid else np.where(valid, t, 0)
+    z = logits.data.reshape(-1, V)
+    m = z.max(axis=1, keepdims=True)
+    p = z - m  # (N, V) shifted logits, ours; becomes the probabilities in place
+    picked = p[rows, tsafe]  # z[t] - m
+    np.exp(p, out=p)
+    s = p.sum(axis=1, keepdims=True)
+    nll = np.log(s[:, 0]) - picked  # logsumexp - z[t]
+    if not all_valid:
+        nll *= valid
+    loss = np.asarray(nll.sum() / n, dtype=logits.dtype)
+    p /= s
+
+    def backward(g: np.ndarray):
+        scale = float(g) / n
+        d = p * scale
+        d[rows, tsafe] -= scale
+        if not all_valid:
+            d[~valid] = 0.0
+        return (d.reshape(logits.shape),)
+
+    return Tensor.from_op(loss, (logits,), backward, "cross_entropy")
+
+
+# ----------------------------------------------------------------------------- dropout
+
+
+def dropout(x: Tensor, p: float, training: bool = True, rng: np.random.Generator | None = None) -> Tensor:
+    """Inverted dropout: zero each element with probability ``p``, scale the kept ones by ``1/(1-p)``.
+
+    Identity (the same tensor) when ``training`` is False or ``p == 0``. The mask is drawn as
+    ``rng.random(x.shape) >= p`` so a seeded Generator gives the same mask every time;
+    ``p == 1`` drops everything (output zeros).
+    """
+    _check_float("dropout input", x)
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability must be in [0, 1], got {p}")
+    if not training or p == 0:
+        return x
+    rng = np.random.default_rng() if rng is None else rng
+    keep = rng.random(x.shape) >= p
+    scale = keep.astype(x.dtype)  # the mask, pre-scaled: 0 or 1/(1-p)
+    if p < 1:
+        scale *= 1.0 / (1.0 - p)
+    return Tensor.from_op(x.data * scale, (x,), lambda g: (g * scale,), "dropout")
