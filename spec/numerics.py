@@ -11,6 +11,17 @@ Tolerances (stated once, used everywhere unless a contract says otherwise):
   1e-8..1e-6 relative.
 * ``GRAD_RTOL = 1e-5``, ``GRAD_ATOL = 1e-7``: an element passes if
   ``|analytic - numeric| <= GRAD_ATOL + GRAD_RTOL * |numeric|``.
+* ``FWD_RTOL = 1e-10``, ``FWD_ATOL = 1e-12``: a float64 forward vs the same formula written in
+  NumPy. Only rounding-order differences (a different summation order, ``sum / n`` instead of
+  ``np.mean``) are allowed, which are ~1e-16 relative per operation.
+* ``F32_RTOL = 1e-4``, ``F32_ATOL = 1e-5``: a float32 result vs the float64 result of the same
+  computation, for O(1)-sized values (float32 has ~7 significant digits; a few dozen roundings
+  accumulate to ~1e-6 relative, so 1e-4 leaves a wide margin while still catching a wrong
+  formula).
+
+Every ``assert_*``/``check_*`` helper raises ``AssertionError`` with a message that says what was
+compared, where it differs (index, got, expected), the tolerance, and (``hint=``) the likely
+cause.
 """
 from __future__ import annotations
 
@@ -21,6 +32,9 @@ import numpy as np
 FD_EPS = 1e-6
 GRAD_RTOL = 1e-5
 GRAD_ATOL = 1e-7
+# float64 forward vs NumPy: rounding-order differences only.
+FWD_RTOL = 1e-10
+FWD_ATOL = 1e-12
 # float32 forward vs the float64 forward of the same op, for O(1)-sized values.
 F32_RTOL = 1e-4
 F32_ATOL = 1e-5
@@ -52,39 +66,45 @@ def finite_difference(f: Callable[[list[np.ndarray]], float], arrays: list[np.nd
     return grad
 
 
-def assert_close(actual: Any, expected: Any, rtol: float, atol: float, what: str) -> None:
-    """``np.allclose`` with a message that teaches: what was compared, where, and the tolerance."""
+def _with_hint(message: str, hint: str) -> str:
+    return f"{message}. Likely cause: {hint}" if hint else message
+
+
+def assert_close(actual: Any, expected: Any, rtol: float, atol: float, what: str, hint: str = "") -> None:
+    """``np.allclose`` with a message that teaches: what was compared, where, the tolerance, and
+    (``hint``) the likely cause of a mismatch."""
     actual = np.asarray(actual)
     expected = np.asarray(expected)
     if actual.shape != expected.shape:
-        raise AssertionError(f"{what}: shape {actual.shape}, expected {expected.shape}")
+        raise AssertionError(_with_hint(f"{what}: shape {actual.shape}, expected {expected.shape}", hint))
     if actual.dtype.kind in "fc" and not np.all(np.isfinite(actual) == np.isfinite(expected)):
         bad = np.argwhere(np.isfinite(actual) != np.isfinite(expected))[0]
-        raise AssertionError(
-            f"{what}: non-finite mismatch at index {tuple(bad)}: got {actual[tuple(bad)]}, expected {expected[tuple(bad)]}"
-        )
+        raise AssertionError(_with_hint(
+            f"{what}: non-finite mismatch at index {tuple(bad)}: got {actual[tuple(bad)]}, expected {expected[tuple(bad)]}",
+            hint))
     err = np.abs(actual.astype(np.float64) - expected.astype(np.float64))
     err = np.where(np.isfinite(err), err, 0.0)
     limit = atol + rtol * np.abs(expected.astype(np.float64))
     if np.any(err > limit):
         k = tuple(int(j) for j in np.unravel_index(np.argmax(err - limit), err.shape)) if err.ndim else ()
-        raise AssertionError(
+        raise AssertionError(_with_hint(
             f"{what}: mismatch at index {k}: got {actual[k]!r}, expected {expected[k]!r} "
             f"(|diff| {err[k]:.3g} > atol {atol:g} + rtol {rtol:g}*|expected|); "
-            f"{int(np.sum(err > limit))} of {err.size} elements out of tolerance"
-        )
+            f"{int(np.sum(err > limit))} of {err.size} elements out of tolerance",
+            hint))
 
 
 def check_grads(impl: Any, fn: Callable[..., Any], inputs: Sequence[np.ndarray], *, what: str,
                 wrt: Sequence[int] | None = None, rtol: float = GRAD_RTOL, atol: float = GRAD_ATOL,
-                seed: int = 0, max_coords: int | None = None) -> None:
+                seed: int = 0, max_coords: int | None = None, hint: str = "") -> None:
     """Check the gradients of ``fn`` (built from adapter ops) against finite differences.
 
     ``fn`` takes one implementation tensor per input and returns a tensor. The scalar checked is
     ``L = sum(fn(x) * r)`` for a fixed random ``r``, so every output element contributes. The
     analytic gradient comes from ``impl.backward(out, r)``. ``wrt`` picks which inputs to check
     (default: all floating ones); ``max_coords`` samples that many coordinates per input
-    instead of checking every element (for large inputs).
+    instead of checking every element (for large inputs). ``hint`` is appended to a failure
+    message as the likely cause.
     """
     arrays = [np.array(a, dtype=np.float64 if np.asarray(a).dtype.kind == "f" else np.asarray(a).dtype, copy=True)
               for a in inputs]
@@ -104,10 +124,9 @@ def check_grads(impl: Any, fn: Callable[..., Any], inputs: Sequence[np.ndarray],
         g = impl.grad(leaves[i])
         analytic = np.zeros(arrays[i].shape) if g is None else np.asarray(g, dtype=np.float64)
         if analytic.shape != arrays[i].shape:
-            raise AssertionError(
+            raise AssertionError(_with_hint(
                 f"{what}: the gradient of input {i} has shape {analytic.shape}, but the input has shape "
-                f"{arrays[i].shape} (a broadcast gradient must be summed back to the input's shape)"
-            )
+                f"{arrays[i].shape} (a broadcast gradient must be summed back to the input's shape)", hint))
         coords = None
         if max_coords is not None and arrays[i].size > max_coords:
             flat = rng.choice(arrays[i].size, size=max_coords, replace=False)
@@ -116,6 +135,7 @@ def check_grads(impl: Any, fn: Callable[..., Any], inputs: Sequence[np.ndarray],
         if coords is not None:
             mask = ~np.isnan(numeric)
             assert_close(analytic[mask], numeric[mask], rtol, atol,
-                         f"{what}: d/d(input {i}) on {len(coords)} sampled coordinates vs finite differences")
+                         f"{what}: d/d(input {i}) on {len(coords)} sampled coordinates vs finite differences", hint)
         else:
-            assert_close(analytic, numeric, rtol, atol, f"{what}: d/d(input {i}) vs central finite differences")
+            assert_close(analytic, numeric, rtol, atol, f"{what}: d/d(input {i}) vs central finite differences",
+                         hint)

@@ -315,6 +315,8 @@ class Tensor:
         out = x.data ** np.asarray(p, dtype=x.dtype)
 
         def backward(g):
+            if p == 0:  # x ** 0 is constant; avoid 0 * (0 ** -1) = nan at x = 0
+                return (np.zeros_like(g),)
             return (g * (p * x.data ** np.asarray(p - 1, dtype=x.dtype)),)
 
         return Tensor.from_op(out, (x,), backward, "pow")
