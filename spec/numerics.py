@@ -25,7 +25,9 @@ cause.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+import contextlib
+import re
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -139,3 +141,39 @@ def check_grads(impl: Any, fn: Callable[..., Any], inputs: Sequence[np.ndarray],
         else:
             assert_close(analytic, numeric, rtol, atol, f"{what}: d/d(input {i}) vs central finite differences",
                          hint)
+
+
+class RaisedError:
+    """What ``assert_raises`` caught (``.value``: the exception), filled in when the block exits."""
+
+    value: BaseException | None = None
+
+
+@contextlib.contextmanager
+def assert_raises(types: type | tuple[type, ...], what: str, match: Sequence[str] = (),
+                  hint: str = "") -> Iterator[RaisedError]:
+    """Expect the block to raise one of ``types`` whose message matches every regex in ``match``.
+
+    Unlike ``pytest.raises(RuntimeError)``, a ``NotImplementedError`` (a subclass of
+    RuntimeError) is never accepted as the expected error: it propagates, so an adapter that has
+    not implemented the function is reported as "not implemented", not as passing.
+    """
+    types = types if isinstance(types, tuple) else (types,)
+    names = " or ".join(t.__name__ for t in types)
+    caught = RaisedError()
+    try:
+        yield caught
+    except NotImplementedError:
+        raise
+    except types as e:
+        caught.value = e
+        for pattern in match:
+            if not re.search(pattern, str(e)):
+                raise AssertionError(_with_hint(
+                    f"{what}: the {type(e).__name__} was raised, but its message {str(e)!r} does not say "
+                    f"{pattern!r}", hint)) from None
+        return
+    except Exception as e:
+        raise AssertionError(_with_hint(
+            f"{what}: expected {names}, got {type(e).__name__}: {e}", hint)) from None
+    raise AssertionError(_with_hint(f"{what}: expected {names}, but nothing was raised", hint))
