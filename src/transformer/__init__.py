@@ -1,1 +1,4 @@
-"""numgpt.transformer — (to be built by its milestone issue)."""
+"""M4: the transformer. ``GPTConfig``, ``MLP``, ``Block`` and the ``GPT`` language model."""
+from .gpt import GPT, MLP, Block, GPTConfig
+
+__all__ = ["GPTConfig", "MLP", "Block", "GPT"]

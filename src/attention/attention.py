@@ -1,0 +1,347 @@
+"""Scaled dot-product attention, causal self-attention, and the KV cache for decoding.
+
+The math lives in two private kernels that work on plain NumPy arrays, so the general
+``scaled_dot_product_attention`` op, the fused multi-head node used by ``CausalSelfAttention``,
+and the cached decoding path all share one forward and one backward:
+
+forward (per head; ``s = 1/sqrt(hs)``; ``M`` = 0 where attending is allowed, -inf elsewhere)::
+
+    S = q @ k^T * s + M          # (..., Tq, Tk) scores
+    A = softmax(S)               # masked entries exactly 0; a fully masked row is all 0, never NaN
+    y = A @ v                    # (..., Tq, hs)
+
+backward, given ``g = dL/dy``::
+
+    dv = A^T @ g                 # (..., Tk, hs)
+    dA = g @ v^T                 # (..., Tq, Tk)
+    dS = A * (dA - sum(dA * A, -1))   # softmax backward (masked entries stay 0)
+    dq = dS @ k * s,   dk = dS^T @ q * s
+
+All of it is batched ``np.matmul`` over the leading dims: no Python loop over batch, heads or time.
+"""
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any
+
+import numpy as np
+
+from ..nn import Dropout, Linear, Module
+from ..nn.functional import softmax_, softmax_backward
+from ..tensor import Tensor, no_grad
+
+__all__ = [
+    "scaled_dot_product_attention", "causal_self_attention", "CausalSelfAttention", "KVCache", "LayerKVCache",
+    "causal_bias",
+]
+
+
+# ----------------------------------------------------------------------------- masks
+
+
+@functools.lru_cache(maxsize=64)
+def causal_bias(tq: int, tk: int, dtype: Any = np.float32) -> np.ndarray:
+    """The additive causal mask ``(tq, tk)``: 0 where query i may see key j, -inf elsewhere.
+
+    Query i sits at absolute position ``tk - tq + i`` (the last ``tq`` of ``tk`` positions, which is
+    what decoding with a KV cache needs), so it may attend to keys ``j <= tk - tq + i``. Cached and
+    read-only: built once per shape.
+    """
+    allowed = np.tri(tq, tk, k=tk - tq, dtype=bool)
+    bias = np.where(allowed, 0.0, -np.inf).astype(dtype)
+    bias.flags.writeable = False
+    return bias
+
+
+def _mask_bias(mask: Any, causal: bool, tq: int, tk: int, dtype: Any) -> np.ndarray | None:
+    """Combine an explicit boolean mask (True = may attend) and/or causality into one additive bias."""
+    if mask is None:
+        return causal_bias(tq, tk, np.dtype(dtype)) if causal else None
+    mask = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
+    if mask.dtype != bool:
+        raise TypeError(f"attention mask must be a boolean array (True = may attend), got dtype {mask.dtype}")
+    if mask.ndim < 2 or mask.shape[-2:] not in ((tq, tk), (1, tk), (tq, 1), (1, 1)):
+        raise ValueError(f"attention mask of shape {mask.shape} does not broadcast to the scores' trailing dims ({tq}, {tk})")
+    if causal:
+        mask = mask & np.tri(tq, tk, k=tk - tq, dtype=bool)
+    return np.where(mask, 0.0, -np.inf).astype(dtype)
+
+
+# ----------------------------------------------------------------------------- shared kernels
+
+
+def _attend(q: np.ndarray, k: np.ndarray, v: np.ndarray, bias: np.ndarray | None, keep: np.ndarray | None):
+    """Forward kernel. Returns ``(y, A, Ad)``: output, attention weights, and the weights actually
+    applied to ``v`` (``A`` times the pre-scaled dropout mask ``keep``; ``A`` itself without dropout)."""
+    scale = 1.0 / math.sqrt(q.shape[-1])
+    att = np.matmul(q, np.swapaxes(k, -1, -2))  # (..., Tq, Tk), a fresh array we own
+    att *= scale
+    if bias is not None:
+        try:
+            att += bias
+        except ValueError:
+            raise ValueError(f"attention mask of shape {bias.shape} does not broadcast to the scores' shape {att.shape}") from None
+    softmax_(att, axis=-1)
+    att_d = att if keep is None else att * keep
+    return np.matmul(att_d, v), att, att_d
+
+
+def _attend_backward(g: np.ndarray, q: np.ndarray, k: np.ndarray, v: np.ndarray, att: np.ndarray,
+                     att_d: np.ndarray, keep: np.ndarray | None):
+    """Backward kernel: ``(dq, dk, dv)`` for ``y = dropout(softmax(q k^T s + M)) v``."""
+    scale = 1.0 / math.sqrt(q.shape[-1])
+    dv = np.matmul(np.swapaxes(att_d, -1, -2), g)  # (..., Tk, hs)
+    datt = np.matmul(g, np.swapaxes(v, -1, -2))  # (..., Tq, Tk), ours
+    if keep is not None:
+        datt *= keep
+    dscores = softmax_backward(datt, att, axis=-1, out=datt)
+    dscores *= scale
+    dq = np.matmul(dscores, k)  # (..., Tq, hs)
+    dk = np.matmul(np.swapaxes(dscores, -1, -2), q)  # (..., Tk, hs)
+    return dq, dk, dv
+
+
+def _dropout_keep(shape: tuple[int, ...], p: float, rng: np.random.Generator | None, dtype: Any) -> np.ndarray | None:
+    """The pre-scaled dropout mask (0 or 1/(1-p)), or None when p == 0."""
+    if p == 0:
+        return None
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"attention dropout probability must be in [0, 1), got {p}")
+    rng = np.random.default_rng() if rng is None else rng
+    keep = (rng.random(shape) >= p).astype(dtype)
+    keep *= 1.0 / (1.0 - p)
+    return keep
+
+
+# ----------------------------------------------------------------------------- public ops
+
+
+def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, causal: bool = False, mask: Any = None,
+                                 dropout_p: float = 0.0, rng: np.random.Generator | None = None) -> Tensor:
+    """``softmax(q k^T / sqrt(hs) + mask) v`` as one fused graph node.
+
+    Args:
+        q: ``(..., Tq, hs)``; k, v: ``(..., Tk, hs)`` (leading dims broadcast).
+        causal: query i may only attend to keys ``j <= Tk - Tq + i`` (with Tq == Tk: ``j <= i``;
+            with Tq < Tk the queries are the last Tq positions, as when decoding with a cache).
+        mask: optional boolean array broadcastable to ``(..., Tq, Tk)``, True = may attend; combined
+            with ``causal`` by AND. Masked scores are -inf before the softmax; a row with nothing
+            to attend to outputs zeros, never NaN.
+        dropout_p, rng: dropout on the attention weights (inverted scaling), mask from ``rng``.
+
+    Returns ``(..., Tq, hs)``. The backward is the hand-written one in this module's docstring.
+    """
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"scaled_dot_product_attention: {name} must be a Tensor, got {type(t).__name__}")
+        if t.ndim < 2:
+            raise ValueError(f"scaled_dot_product_attention: {name} must have shape (..., T, head_size), got {t.shape}")
+    if q.shape[-1] != k.shape[-1] or k.shape[-2:] != v.shape[-2:]:
+        raise ValueError(
+            f"scaled_dot_product_attention: shapes q {q.shape}, k {k.shape}, v {v.shape} do not fit: q and k need "
+            f"the same head size (last dim), k and v the same (Tk, head_size)"
+        )
+    tq, tk = q.shape[-2], k.shape[-2]
+    if causal and tq > tk:
+        raise ValueError(f"causal attention needs Tq <= Tk (queries are the last Tq of Tk positions), got Tq={tq}, Tk={tk}")
+    dtype = np.result_type(q.dtype, k.dtype, v.dtype)
+    bias = _mask_bias(mask, causal, tq, tk, dtype)
+    keep = None
+    if dropout_p:
+        lead = np.broadcast_shapes(q.shape[:-2], k.shape[:-2])
+        keep = _dropout_keep(lead + (tq, tk), dropout_p, rng, dtype)
+    y, att, att_d = _attend(q.data, k.data, v.data, bias, keep)
+
+    def backward(g: np.ndarray):
+        return _attend_backward(g, q.data, k.data, v.data, att, att_d, keep)
+
+    return Tensor.from_op(y, (q, k, v), backward, "scaled_dot_product_attention")
+
+
+def _split_heads(qkv: np.ndarray, n_head: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(B, T, 3C) -> q, k, v each (B, nh, T, hs), as strided views (no copy)."""
+    B, T, C3 = qkv.shape
+    hs = C3 // (3 * n_head)
+    heads = qkv.reshape(B, T, 3, n_head, hs).transpose(2, 0, 3, 1, 4)  # (3, B, nh, T, hs)
+    return heads[0], heads[1], heads[2]
+
+
+def _merge_heads(y: np.ndarray) -> np.ndarray:
+    """(B, nh, T, hs) -> (B, T, nh*hs), contiguous (the input of c_proj's GEMM)."""
+    B, nh, T, hs = y.shape
+    return np.ascontiguousarray(y.transpose(0, 2, 1, 3)).reshape(B, T, nh * hs)
+
+
+def causal_self_attention(qkv: Tensor, n_head: int, dropout_p: float = 0.0,
+                          rng: np.random.Generator | None = None) -> Tensor:
+    """Multi-head causal attention from the fused projection ``qkv`` (B, T, 3C) to merged heads (B, T, C).
+
+    One graph node: heads are split by reshape/transpose views (q, k, v in that order along the
+    last dim; head h of q is columns ``[h*hs, (h+1)*hs)``), attention runs batched over (B, nh),
+    and the heads are merged back. The backward writes dq, dk, dv straight into one (B, T, 3C)
+    gradient for ``qkv``.
+    """
+    if not isinstance(qkv, Tensor) or qkv.ndim != 3 or qkv.shape[-1] % (3 * n_head):
+        raise ValueError(
+            f"causal_self_attention expects qkv of shape (B, T, 3*n_embd) with n_embd divisible by "
+            f"n_head={n_head}, got {getattr(qkv, 'shape', type(qkv).__name__)}"
+        )
+    B, T, C3 = qkv.shape
+    q, k, v = _split_heads(qkv.data, n_head)  # (B, nh, T, hs) each
+    keep = _dropout_keep((B, n_head, T, T), dropout_p, rng, qkv.dtype)
+    y, att, att_d = _attend(q, k, v, causal_bias(T, T, qkv.dtype), keep)  # y (B, nh, T, hs)
+
+    def backward(g: np.ndarray):
+        nh, hs = n_head, C3 // (3 * n_head)
+        gh = g.reshape(B, T, nh, hs).transpose(0, 2, 1, 3)  # (B, nh, T, hs) view
+        dq, dk, dv = _attend_backward(gh, q, k, v, att, att_d, keep)
+        dqkv = np.empty((B, T, 3, nh, hs), dtype=g.dtype)
+        dheads = dqkv.transpose(2, 0, 3, 1, 4)  # (3, B, nh, T, hs) view into dqkv
+        dheads[0], dheads[1], dheads[2] = dq, dk, dv
+        return (dqkv.reshape(B, T, C3),)
+
+    return Tensor.from_op(_merge_heads(y), (qkv,), backward, "causal_self_attention")
+
+
+# ----------------------------------------------------------------------------- KV cache
+
+
+class LayerKVCache:
+    """One layer's cached keys and values, each ``(B, n_head, capacity, head_size)``.
+
+    Buffers are allocated on the first ``append`` (batch size, heads, head size and dtype are taken
+    from that first call); ``length`` positions are filled.
+    """
+
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self.length = 0
+        self.k: np.ndarray | None = None
+        self.v: np.ndarray | None = None
+
+    def append(self, k: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Store ``k``, ``v`` (B, nh, T_new, hs) after the cached positions; return views of all
+        ``length`` cached keys and values (B, nh, length, hs)."""
+        B, nh, t_new, hs = k.shape
+        if self.k is None:
+            self.k = np.empty((B, nh, self.capacity, hs), dtype=k.dtype)
+            self.v = np.empty_like(self.k)
+        elif (B, nh, hs) != (self.k.shape[0], self.k.shape[1], self.k.shape[3]):
+            raise ValueError(
+                f"KV cache holds batch {self.k.shape[0]}, {self.k.shape[1]} heads of size {self.k.shape[3]}, "
+                f"but got keys of shape {k.shape}; call reset() before decoding a different batch"
+            )
+        end = self.length + t_new
+        if end > self.capacity:
+            raise ValueError(
+                f"KV cache is full: {self.length} cached + {t_new} new positions exceed its capacity "
+                f"{self.capacity} (the model's block_size); crop() or reset() it and re-feed the cropped context"
+            )
+        self.k[:, :, self.length:end] = k
+        self.v[:, :, self.length:end] = v
+        self.length = end
+        return self.k[:, :, :end], self.v[:, :, :end]
+
+
+class KVCache:
+    """Cached keys/values of every layer, for incremental (token-by-token) decoding.
+
+    Create one per generation run, sized for the model::
+
+        cache = KVCache.for_model(model)          # n_layer slots, capacity = block_size
+        with no_grad():
+            logits, _ = model(prompt_ids, kv_cache=cache)        # (B, T0, V); cache.length == T0
+            nxt = sample(logits.data[:, -1])                      # (B, 1)
+            logits, _ = model(nxt, kv_cache=cache)               # (B, 1, V); cache.length == T0 + 1
+
+    Positions: ``cache.length`` is the number of positions already stored, so the next tokens fed
+    get positions ``length, length + 1, ...`` (their position embeddings and causal mask use these
+    absolute positions). Each forward with the cache advances ``length`` by the number of tokens
+    fed. The logits equal those of recomputing the whole sequence without a cache (to rounding).
+
+    Capacity: positions are absolute and learned, so at most ``block_size`` positions fit. When
+    ``length + T_new`` would exceed it, the forward raises a ValueError. The simplest correct way to
+    continue past ``block_size`` (what the sampler does) is to ``reset()`` and re-feed the last
+    ``block_size`` tokens of the context without a cache, as nanoGPT does every step; or, trading
+    exactness for speed, ``reset()`` and re-fill with a shorter cropped context.
+
+    ``reset()`` empties every layer (keeping its buffers); ``crop(n)`` keeps the first ``n``
+    positions (e.g. to rewind). ``cache[i]`` is layer i's ``LayerKVCache``, which the model passes
+    to block i's attention. Inference only: the model runs a cached forward under ``no_grad``.
+    """
+
+    def __init__(self, n_layer: int, capacity: int):
+        if n_layer <= 0 or capacity <= 0:
+            raise ValueError(f"KVCache needs n_layer > 0 and capacity > 0, got {n_layer} and {capacity}")
+        self.capacity = capacity
+        self.layers = [LayerKVCache(capacity) for _ in range(n_layer)]
+
+    @classmethod
+    def for_model(cls, model: Any) -> "KVCache":
+        """A cache with one slot per layer of ``model`` and capacity ``model.config.block_size``."""
+        return cls(model.config.n_layer, model.config.block_size)
+
+    @property
+    def length(self) -> int:
+        """Number of cached positions (= absolute position of the next token fed)."""
+        return self.layers[0].length
+
+    def __getitem__(self, i: int) -> LayerKVCache:
+        return self.layers[i]
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def reset(self) -> None:
+        """Forget all cached positions (buffers are kept for reuse)."""
+        self.crop(0)
+
+    def crop(self, n: int) -> None:
+        """Keep only the first ``n`` cached positions (0 <= n <= length)."""
+        if not 0 <= n <= self.length:
+            raise ValueError(f"crop({n}): the cache holds {self.length} positions")
+        for layer in self.layers:
+            layer.length = n
+
+    def __repr__(self) -> str:
+        return f"KVCache(n_layer={len(self.layers)}, length={self.length}, capacity={self.capacity})"
+
+
+# ----------------------------------------------------------------------------- module
+
+
+class CausalSelfAttention(Module):
+    """Multi-head causal self-attention with a combined q/k/v projection (GPT-2 layout).
+
+    ``c_attn``: Linear(n_embd, 3 n_embd), output columns are [q | k | v], each split into heads
+    contiguously (head h of q is columns ``[h*hs, (h+1)*hs)``). ``c_proj``: Linear(n_embd, n_embd),
+    initialised with std 0.02/sqrt(2 n_layer) (GPT-2's residual scaling). Dropout on the attention
+    weights and on the output.
+    """
+
+    def __init__(self, config: Any, rng: np.random.Generator | None = None, dtype: Any = np.float32,
+                 seed: Any = None):
+        if config.n_embd % config.n_head:
+            raise ValueError(f"n_embd={config.n_embd} must be divisible by n_head={config.n_head}")
+        self.n_head, self.n_embd = config.n_head, config.n_embd
+        self.c_attn = Linear(config.n_embd, 3 * config.n_embd, bias=config.bias, dtype=dtype, rng=rng)
+        self.c_proj = Linear(config.n_embd, config.n_embd, bias=config.bias, dtype=dtype, rng=rng,
+                             std=0.02 / math.sqrt(2 * config.n_layer))
+        base = () if seed is None else tuple(np.atleast_1d(seed))
+        self.attn_dropout = Dropout(config.dropout, seed=None if seed is None else base + (0,))
+        self.resid_dropout = Dropout(config.dropout, seed=None if seed is None else base + (1,))
+
+    def forward(self, x: Tensor, cache: LayerKVCache | None = None) -> Tensor:
+        """x (B, T, C) -> (B, T, C). With ``cache``, x holds only the new positions (see KVCache)."""
+        qkv = self.c_attn(x)  # (B, T, 3C)
+        if cache is None:
+            p = self.attn_dropout.p if self.training else 0.0
+            y = causal_self_attention(qkv, self.n_head, p, self.attn_dropout.rng)  # (B, T, C)
+        else:
+            with no_grad():
+                q, k, v = _split_heads(qkv.data, self.n_head)  # (B, nh, T, hs)
+                K, V = cache.append(k, v)  # (B, nh, L, hs), L = positions so far
+                out, _, _ = _attend(q, K, V, causal_bias(q.shape[2], K.shape[2], qkv.dtype), None)
+                y = Tensor(_merge_heads(out))
+        return self.resid_dropout(self.c_proj(y))
