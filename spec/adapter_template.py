@@ -182,6 +182,83 @@ def stack(tensors: Sequence[Any], axis: int = 0) -> Any:
 # =============================================================================================
 # M2: layers (nn)
 # =============================================================================================
+# Weights and inputs arrive as tensors T (made with ``tensor()``), so the spec can take gradients
+# w.r.t. them; integer ids/targets arrive as NumPy int arrays. Every op keeps its input's
+# floating dtype (float32 in, float32 out) and must be differentiable w.r.t. every T argument.
+# Linear weights use the layout (in_features, out_features): y = x @ W + b (GPT-2's Conv1D).
+
+
+def linear(x: Any, weight: Any, bias: Any | None = None) -> Any:
+    """y = x @ weight + bias.
+
+    x (..., in) with any number of leading dims, weight (in, out), bias (out,) or None;
+    returns (..., out). ``x.shape[-1] != weight.shape[0]`` must raise ValueError naming both
+    shapes.
+    """
+    raise NotImplementedError
+
+
+def layer_norm(x: Any, weight: Any | None, bias: Any | None, eps: float = 1e-5) -> Any:
+    """LayerNorm over the last dim: (x - mean) / sqrt(var + eps) * weight + bias.
+
+    x (..., C), weight (C,), bias (C,) or None. ``var`` is the BIASED variance (divide by C), as
+    in PyTorch and GPT-2. A constant row normalises to 0 (then + bias), never NaN.
+    """
+    raise NotImplementedError
+
+
+def embedding(ids: np.ndarray, weight: Any) -> Any:
+    """Row lookup: out[...] = weight[ids[...]].
+
+    ids: int array of any shape (...), weight (V, C); returns (..., C). The gradient w.r.t.
+    weight scatter-ADDS: an id used n times receives the sum of its n upstream rows. An id outside
+    [0, V) must raise IndexError or ValueError naming the id and V (never wrap around).
+    """
+    raise NotImplementedError
+
+
+def gelu(x: Any) -> Any:
+    """GPT-2's GELU, the tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+
+    Elementwise, any shape. (The exact erf form differs by up to ~5e-4 and fails the spec.)
+    """
+    raise NotImplementedError
+
+
+def softmax(x: Any, axis: int = -1) -> Any:
+    """exp(x) / sum(exp(x)) along ``axis`` (any shape, negative axes allowed).
+
+    Must be stable: finite and exact for inputs of magnitude 1e4 (subtract the max first).
+    """
+    raise NotImplementedError
+
+
+def log_softmax(x: Any, axis: int = -1) -> Any:
+    """log(softmax(x)) along ``axis``, computed stably (x - max - log(sum(exp(x - max))))."""
+    raise NotImplementedError
+
+
+def cross_entropy(logits: Any, targets: np.ndarray, ignore_index: int = -1) -> Any:
+    """Mean negative log-likelihood: a scalar T (shape ()).
+
+    logits (..., V), targets int array (...) (the leading dims of logits). The mean is over the
+    positions whose target != ``ignore_index``; ignored positions contribute neither to the sum
+    nor to the count, and get zero gradient. Finite loss and gradients for logits of magnitude
+    1e4 (fuse with log-softmax). A target outside [0, V) (other than ignore_index) must raise
+    IndexError or ValueError. If every target is ignored the result is undefined (not tested).
+    """
+    raise NotImplementedError
+
+
+def dropout(x: Any, p: float, training: bool, seed: int | None) -> Any:
+    """Inverted dropout: each element is kept with probability 1 - p and then scaled by 1/(1 - p),
+    else set to 0. The gradient is the same mask times 1/(1 - p).
+
+    ``training=False`` or ``p == 0``: identity (the values of x, unchanged). The mask depends only
+    on ``seed`` (and the shape): the same seed gives the same mask, different seeds different
+    masks. ``p`` outside [0, 1) must raise ValueError.
+    """
+    raise NotImplementedError
 
 
 # =============================================================================================
@@ -189,9 +266,98 @@ def stack(tensors: Sequence[Any], axis: int = 0) -> Any:
 # =============================================================================================
 
 
+def scaled_dot_product_attention(q: Any, k: Any, v: Any, causal: bool = False,
+                                 mask: np.ndarray | None = None) -> Any:
+    """softmax(q @ k^T / sqrt(hs) + masking) @ v.
+
+    q (..., Tq, hs), k (..., Tk, hs), v (..., Tk, hs), any number of leading dims (none, (B,),
+    (B, H), ...); returns (..., Tq, hs). The scale is 1/sqrt(hs) (hs = q.shape[-1]).
+    ``mask``: bool array broadcastable to (..., Tq, Tk), True = may attend. ``causal=True``:
+    query i sits at absolute position Tk - Tq + i and attends only to keys j <= that position
+    (for Tq == Tk: j <= i). Masked scores are -inf before the softmax. A query row with NO allowed
+    key has output 0 and passes no gradient (never NaN). q and k with different hs must raise
+    ValueError.
+    """
+    raise NotImplementedError
+
+
+def causal_self_attention(x: Any, n_head: int, c_attn_weight: Any, c_attn_bias: Any | None,
+                          c_proj_weight: Any, c_proj_bias: Any | None) -> Any:
+    """Multi-head causal self-attention (GPT-2's), x (B, T, C) -> (B, T, C).
+
+    qkv = x @ c_attn_weight (C, 3C) + c_attn_bias (3C,); q, k, v are qkv[..., :C], [C:2C],
+    [2C:] (in that order along the output dim); head h of each is the contiguous column range
+    [h*hs, (h+1)*hs) with hs = C // n_head. Each head runs causal scaled_dot_product_attention;
+    the heads are concatenated back in order to (B, T, C) and projected with c_proj_weight (C, C)
+    + c_proj_bias (C,). Biases may be None. No dropout.
+    """
+    raise NotImplementedError
+
+
 # =============================================================================================
 # M4: transformer / GPT
 # =============================================================================================
+# config dicts carry: block_size, vocab_size, n_layer, n_head, n_embd, dropout, bias.
+# GPT-2 parameter names (with bias=False every ``.bias`` entry is absent):
+#   transformer.wte.weight (V, C), transformer.wpe.weight (block_size, C),
+#   transformer.h.{i}.ln_1.{weight,bias} (C,), .attn.c_attn.weight (C, 3C), .attn.c_attn.bias (3C,),
+#   .attn.c_proj.weight (C, C), .attn.c_proj.bias (C,), .ln_2.{weight,bias} (C,),
+#   .mlp.c_fc.weight (C, 4C), .mlp.c_fc.bias (4C,), .mlp.c_proj.weight (4C, C), .mlp.c_proj.bias (C,),
+#   transformer.ln_f.{weight,bias} (C,).
+# The lm_head is TIED to transformer.wte.weight (logits = x @ wte^T) and has no entry of its own.
+
+
+def transformer_block(x: Any, n_head: int, params: dict[str, Any]) -> Any:
+    """A pre-LayerNorm transformer block, x (B, T, C) -> (B, T, C):
+
+        x = x + causal_self_attention(layer_norm(x, ln_1), ...attn.c_attn..., ...attn.c_proj...)
+        x = x + gelu(layer_norm(x, ln_2) @ mlp.c_fc.weight + mlp.c_fc.bias) @ mlp.c_proj.weight + mlp.c_proj.bias
+
+    ``params`` maps the block-relative GPT-2 names (``ln_1.weight``, ``ln_1.bias``,
+    ``attn.c_attn.weight``, ``attn.c_attn.bias``, ``attn.c_proj.weight``, ``attn.c_proj.bias``,
+    ``ln_2.weight``, ``ln_2.bias``, ``mlp.c_fc.weight``, ``mlp.c_fc.bias``, ``mlp.c_proj.weight``,
+    ``mlp.c_proj.bias``) to tensors T; gradients must reach every one of them. No dropout.
+    """
+    raise NotImplementedError
+
+
+def gpt_init(config: dict, seed: int) -> dict[str, np.ndarray]:
+    """A freshly initialised GPT's state dict: GPT-2 name -> array (floating dtype).
+
+    GPT-2 init: every Linear weight and both embeddings ~ N(0, 0.02^2), except the residual
+    projections (names ending ``c_proj.weight``) ~ N(0, (0.02 / sqrt(2 * n_layer))^2); all biases
+    0; LayerNorm weights 1. Same seed -> identical arrays; different seeds -> different ones.
+    """
+    raise NotImplementedError
+
+
+def gpt_model(config: dict, state_dict: dict[str, np.ndarray], dtype: Any = np.float64) -> Any:
+    """A GPT model handle (anything: the spec only passes it back to gpt_parameters/gpt_forward)
+    built from ``config`` with its parameters set from ``state_dict`` (GPT-2 names), cast to
+    ``dtype`` (np.float64 or np.float32). A missing key, an unexpected key or a wrong shape must
+    raise an error (KeyError, ValueError or RuntimeError) naming the parameter. The spec only
+    builds models with dropout 0.0.
+    """
+    raise NotImplementedError
+
+
+def gpt_parameters(model: Any) -> dict[str, Any]:
+    """The model's parameters as tensors T, by GPT-2 name (exactly the names of gpt_init: the tied
+    lm_head is NOT listed separately). After ``backward(loss)``, ``grad(params[name])`` is
+    d loss / d parameter (for the tied weight: the embedding AND lm_head contributions)."""
+    raise NotImplementedError
+
+
+def gpt_forward(model: Any, idx: np.ndarray, targets: np.ndarray | None = None) -> tuple[Any, Any | None]:
+    """Run the GPT on token ids ``idx`` (B, T) (int array, T <= block_size).
+
+    Returns (logits, loss): logits T (B, T, vocab_size) for every position; loss = the scalar T
+    cross_entropy(logits, targets, ignore_index=-1) if ``targets`` (B, T) is given, else None.
+    Forward: x = wte[idx] + wpe[0..T-1]; x = block_i(x) for each layer; x = layer_norm(x, ln_f);
+    logits = x @ wte^T. Causal: logits at position t depend only on idx[:, :t+1]. T > block_size
+    must raise ValueError naming T and block_size.
+    """
+    raise NotImplementedError
 
 
 # =============================================================================================

@@ -1,0 +1,230 @@
+"""An independent, forward-only NumPy oracle for the model contracts (M2 nn, M3 attention, M4 GPT).
+
+Written plainly and separately from any implementation (it never imports numgpt): every
+function computes in float64 straight from the textbook formula, with explicit loops over
+batch and heads where that makes the math easier to read. Speed does not matter here; the spec
+only feeds it tiny inputs.
+
+Conventions (the same ones the adapter contracts state):
+
+* Linear weights have layout ``(in_features, out_features)``: ``y = x @ W + b`` (GPT-2's Conv1D
+  layout).
+* ``c_attn`` projects ``n_embd -> 3 * n_embd``; its output holds q, k, v in that order along the
+  last dim, and within each of them head ``h`` owns the contiguous columns
+  ``[h * hs, (h + 1) * hs)`` with ``hs = n_embd // n_head``.
+* GELU is GPT-2's tanh approximation.
+* Attention: scores scaled by ``1 / sqrt(hs)``; ``mask`` is boolean, True = may attend; causal
+  query ``i`` of ``Tq`` sits at absolute position ``Tk - Tq + i`` and sees keys ``<=`` it. A query
+  row whose every key is masked has no keys to average: its output is defined as all zeros.
+* The GPT is pre-LayerNorm with learned position embeddings and an ``lm_head`` tied to the token
+  embedding (``logits = x @ wte.T``); parameter names are GPT-2's.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+LN_EPS = 1e-5
+GELU_C = math.sqrt(2.0 / math.pi)
+
+# Tolerances for "implementation forward (float64) vs this oracle". Both sides compute in float64;
+# the implementation may order its sums differently (fused ops, batched GEMMs), which moves
+# results by a few ulps per op. A GPT stacks a few dozen ops, hence the looser model tolerance.
+OP_RTOL, OP_ATOL = 1e-9, 1e-11
+MODEL_RTOL, MODEL_ATOL = 1e-7, 1e-9
+
+
+def f64(x: Any) -> np.ndarray:
+    return np.asarray(x, dtype=np.float64)
+
+
+# ----------------------------------------------------------------------------- M2: layers
+
+
+def linear(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
+    """x (..., in) @ w (in, out) + b (out,)."""
+    y = f64(x) @ f64(w)
+    return y if b is None else y + f64(b)
+
+
+def layer_norm(x: np.ndarray, w: np.ndarray | None, b: np.ndarray | None, eps: float = LN_EPS) -> np.ndarray:
+    """Normalise over the last dim with the BIASED variance (divide by C, not C - 1)."""
+    x = f64(x)
+    mu = x.mean(axis=-1, keepdims=True)
+    var = ((x - mu) ** 2).mean(axis=-1, keepdims=True)
+    y = (x - mu) / np.sqrt(var + eps)
+    if w is not None:
+        y = y * f64(w)
+    if b is not None:
+        y = y + f64(b)
+    return y
+
+
+def embedding(ids: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Row lookup: out[..., :] = w[ids[...], :]."""
+    return f64(w)[np.asarray(ids)]
+
+
+def gelu(x: np.ndarray) -> np.ndarray:
+    """GPT-2's GELU: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
+    x = f64(x)
+    return 0.5 * x * (1.0 + np.tanh(GELU_C * (x + 0.044715 * x ** 3)))
+
+
+def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    x = f64(x)
+    shifted = x - x.max(axis=axis, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    return np.exp(log_softmax(x, axis))
+
+
+def cross_entropy(logits: np.ndarray, targets: np.ndarray, ignore_index: int = -1) -> float:
+    """Mean over the positions whose target != ignore_index of -log softmax(logits)[target]."""
+    logp = log_softmax(logits, axis=-1).reshape(-1, np.shape(logits)[-1])
+    t = np.asarray(targets).reshape(-1)
+    losses = [-logp[n, t[n]] for n in range(len(t)) if t[n] != ignore_index]
+    return float(np.mean(losses))
+
+
+def dropout_kept_fraction_bound(p: float, n: int, sigmas: float = 5.0) -> float:
+    """Half-width of the acceptance band for the kept fraction of ``n`` Bernoulli(1 - p) draws:
+    ``sigmas`` binomial standard deviations, sqrt(p (1 - p) / n)."""
+    return sigmas * math.sqrt(p * (1.0 - p) / n)
+
+
+# ----------------------------------------------------------------------------- M3: attention
+
+
+def causal_mask(tq: int, tk: int) -> np.ndarray:
+    """Bool (tq, tk): query i (absolute position tk - tq + i) may attend to keys j <= that position."""
+    pos = tk - tq + np.arange(tq)[:, None]
+    return np.arange(tk)[None, :] <= pos
+
+
+def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, causal: bool = False,
+              mask: np.ndarray | None = None) -> np.ndarray:
+    """softmax(q k^T / sqrt(hs) + masked(-inf)) v over any leading dims, one query row at a time.
+
+    q (..., Tq, hs), k (..., Tk, hs), v (..., Tk, hv); mask bool broadcastable to (..., Tq, Tk).
+    A fully masked query row gets the output 0.
+    """
+    q, k, v = f64(q), f64(k), f64(v)
+    lead = np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
+    tq, hs = q.shape[-2:]
+    tk = k.shape[-2]
+    allowed = np.ones((tq, tk), dtype=bool)
+    if causal:
+        allowed = allowed & causal_mask(tq, tk)
+    allowed = np.broadcast_to(allowed if mask is None else allowed & np.asarray(mask, dtype=bool),
+                              lead + (tq, tk))
+    q = np.broadcast_to(q, lead + q.shape[-2:])
+    k = np.broadcast_to(k, lead + k.shape[-2:])
+    v = np.broadcast_to(v, lead + v.shape[-2:])
+    out = np.zeros(lead + (tq, v.shape[-1]))
+    for b in np.ndindex(*lead):
+        for i in range(tq):
+            keys = np.flatnonzero(allowed[b][i])
+            if len(keys) == 0:
+                continue  # nothing to attend to: output stays 0
+            scores = np.array([q[b][i] @ k[b][j] for j in keys]) / math.sqrt(hs)
+            weights = np.exp(scores - scores.max())
+            weights /= weights.sum()
+            out[b][i] = sum(wj * v[b][j] for wj, j in zip(weights, keys))
+    return out
+
+
+def causal_self_attention(x: np.ndarray, n_head: int, c_attn_w: np.ndarray, c_attn_b: np.ndarray | None,
+                          c_proj_w: np.ndarray, c_proj_b: np.ndarray | None) -> np.ndarray:
+    """Multi-head causal self-attention of x (B, T, C) with GPT-2's combined qkv projection."""
+    x = f64(x)
+    B, T, C = x.shape
+    hs = C // n_head
+    qkv = linear(x, c_attn_w, c_attn_b)  # (B, T, 3C)
+    q, k, v = qkv[..., :C], qkv[..., C:2 * C], qkv[..., 2 * C:]
+    y = np.zeros((B, T, C))
+    for h in range(n_head):
+        cols = slice(h * hs, (h + 1) * hs)
+        y[..., cols] = attention(q[..., cols], k[..., cols], v[..., cols], causal=True)  # (B, T, hs)
+    return linear(y, c_proj_w, c_proj_b)
+
+
+# ----------------------------------------------------------------------------- M4: GPT
+
+
+BLOCK_KEYS = ("ln_1.weight", "ln_1.bias", "attn.c_attn.weight", "attn.c_attn.bias", "attn.c_proj.weight",
+              "attn.c_proj.bias", "ln_2.weight", "ln_2.bias", "mlp.c_fc.weight", "mlp.c_fc.bias",
+              "mlp.c_proj.weight", "mlp.c_proj.bias")
+
+
+def block(x: np.ndarray, n_head: int, p: dict[str, np.ndarray]) -> np.ndarray:
+    """Pre-LN transformer block: x + attn(ln_1(x)), then + mlp(ln_2(x)). Bias keys may be absent."""
+    x = f64(x)
+    a = layer_norm(x, p["ln_1.weight"], p.get("ln_1.bias"))
+    x = x + causal_self_attention(a, n_head, p["attn.c_attn.weight"], p.get("attn.c_attn.bias"),
+                                  p["attn.c_proj.weight"], p.get("attn.c_proj.bias"))
+    m = layer_norm(x, p["ln_2.weight"], p.get("ln_2.bias"))
+    m = linear(gelu(linear(m, p["mlp.c_fc.weight"], p.get("mlp.c_fc.bias"))), p["mlp.c_proj.weight"],
+               p.get("mlp.c_proj.bias"))
+    return x + m
+
+
+def gpt_param_shapes(config: dict) -> dict[str, tuple[int, ...]]:
+    """Every parameter of a GPT-2-style model, by GPT-2 name, with its shape ((in, out) for Linear).
+    With ``bias=False`` the bias entries (Linear and LayerNorm) are absent."""
+    C, V, L = config["n_embd"], config["vocab_size"], config["n_layer"]
+    shapes = {"transformer.wte.weight": (V, C), "transformer.wpe.weight": (config["block_size"], C)}
+    per_block = {"ln_1.weight": (C,), "ln_1.bias": (C,), "attn.c_attn.weight": (C, 3 * C),
+                 "attn.c_attn.bias": (3 * C,), "attn.c_proj.weight": (C, C), "attn.c_proj.bias": (C,),
+                 "ln_2.weight": (C,), "ln_2.bias": (C,), "mlp.c_fc.weight": (C, 4 * C), "mlp.c_fc.bias": (4 * C,),
+                 "mlp.c_proj.weight": (4 * C, C), "mlp.c_proj.bias": (C,)}
+    for i in range(L):
+        for key, shape in per_block.items():
+            shapes[f"transformer.h.{i}.{key}"] = shape
+    shapes["transformer.ln_f.weight"] = (C,)
+    shapes["transformer.ln_f.bias"] = (C,)
+    if not config.get("bias", True):
+        shapes = {name: s for name, s in shapes.items() if not name.endswith(".bias")}
+    return shapes
+
+
+def random_gpt_state(config: dict, seed: int, scale: float = 0.3) -> dict[str, np.ndarray]:
+    """A float64 state dict with non-trivial values everywhere (weights N(0, scale^2), LayerNorm
+    weights near 1, biases small but non-zero), so every parameter visibly shapes the output."""
+    rng = np.random.default_rng(seed)
+    state = {}
+    for name, shape in gpt_param_shapes(config).items():
+        if ".ln_" in name and name.endswith(".weight"):
+            state[name] = 1.0 + 0.1 * rng.standard_normal(shape)
+        elif name.endswith(".bias"):
+            state[name] = 0.1 * rng.standard_normal(shape)
+        else:
+            state[name] = scale * rng.standard_normal(shape)
+    return state
+
+
+def gpt_forward(config: dict, state: dict[str, np.ndarray], idx: np.ndarray,
+                targets: np.ndarray | None = None, ignore_index: int = -1) -> tuple[np.ndarray, float | None]:
+    """Logits (B, T, V) and the mean cross-entropy (or None) of a GPT-2-named state dict."""
+    idx = np.asarray(idx)
+    B, T = idx.shape
+    wte = f64(state["transformer.wte.weight"])
+    x = embedding(idx, wte) + f64(state["transformer.wpe.weight"])[np.arange(T)]  # (B, T, C)
+    for i in range(config["n_layer"]):
+        prefix = f"transformer.h.{i}."
+        x = block(x, config["n_head"], {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
+    x = layer_norm(x, state["transformer.ln_f.weight"], state.get("transformer.ln_f.bias"))
+    logits = x @ wte.T  # tied lm_head, (B, T, V)
+    loss = None if targets is None else cross_entropy(logits, targets, ignore_index)
+    return logits, loss
+
+
+def gpt_train_flops(config: dict, n_params: int, batch: int, T: int) -> float:
+    """Approximate FLOPs of one forward + backward pass: 6 N per token for the weight matmuls
+    plus 12 L T C per token for attention (the PaLM / nanoGPT estimate)."""
+    tokens = batch * T
+    return 6.0 * n_params * tokens + 12.0 * config["n_layer"] * T * config["n_embd"] * tokens

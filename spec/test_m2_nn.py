@@ -1,0 +1,320 @@
+"""M2 contracts: the layers' functional forms (linear, layer_norm, embedding, gelu, softmax,
+log_softmax, cross_entropy, dropout), graded through the adapter.
+
+Expected values come from spec/oracle.py (plain float64 NumPy); gradients from central finite
+differences in float64 (spec/numerics.check_grads). Tolerances:
+
+* float64 forward vs oracle: ``OP_RTOL = 1e-9``, ``OP_ATOL = 1e-11`` (rounding-order only).
+* gradients vs finite differences: ``GRAD_RTOL = 1e-5``, ``GRAD_ATOL = 1e-7``.
+* float32 forward vs the float64 oracle: ``F32_RTOL = 1e-4``, ``F32_ATOL = 1e-5``.
+* dropout kept fraction: within 5 binomial standard deviations of 1 - p (false alarm < 1e-6).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from spec import oracle
+from spec.numerics import F32_ATOL, F32_RTOL, as_array, assert_close, check_grads
+from spec.oracle import OP_ATOL, OP_RTOL
+
+pytestmark = pytest.mark.milestone("M2")
+
+LEADING = [(), (3,), (2, 3)]  # leading dims every op must accept
+
+
+def rand(shape, seed=0, scale=1.0, dtype=np.float64):
+    return (scale * np.random.default_rng(seed).standard_normal(shape)).astype(dtype)
+
+
+def arr(impl, t):
+    return as_array(impl, t)
+
+
+# ----------------------------------------------------------------------------- linear
+
+
+@pytest.mark.parametrize("lead", LEADING, ids=str)
+@pytest.mark.parametrize("with_bias", [True, False], ids=["bias", "no_bias"])
+def test_linear_forward_matches_oracle(impl, lead, with_bias):
+    x, w, b = rand(lead + (5,), 1), rand((5, 4), 2), rand((4,), 3)
+    out = impl.linear(impl.tensor(x), impl.tensor(w), impl.tensor(b) if with_bias else None)
+    assert_close(arr(impl, out), oracle.linear(x, w, b if with_bias else None), OP_RTOL, OP_ATOL,
+                 f"linear(x {x.shape}, weight (in, out) {w.shape}) vs oracle x @ W + b "
+                 "(the weight layout is (in_features, out_features): no transpose)")
+
+
+def test_linear_grads(impl):
+    check_grads(impl, impl.linear, [rand((2, 3, 5), 1), rand((5, 4), 2), rand((4,), 3)],
+                what="linear(x, W, b) gradients w.r.t. x, W and b (dW = x^T g summed over leading dims, db = sum g)")
+
+
+def test_linear_shape_mismatch_is_a_clear_error(impl):
+    with pytest.raises(ValueError):
+        impl.linear(impl.tensor(rand((2, 5))), impl.tensor(rand((6, 4))))
+
+
+# ----------------------------------------------------------------------------- layer_norm
+
+
+@pytest.mark.parametrize("lead", LEADING, ids=str)
+def test_layer_norm_forward_matches_oracle(impl, lead):
+    x, w, b = rand(lead + (6,), 1, scale=3.0) + 2.0, rand((6,), 2), rand((6,), 3)
+    out = impl.layer_norm(impl.tensor(x), impl.tensor(w), impl.tensor(b))
+    assert_close(arr(impl, out), oracle.layer_norm(x, w, b), OP_RTOL, OP_ATOL,
+                 f"layer_norm(x {x.shape}) vs oracle (normalise over the last dim with the BIASED variance "
+                 "mean((x-mu)^2), eps=1e-5 inside the sqrt)")
+
+
+def test_layer_norm_without_bias(impl):
+    x, w = rand((3, 6), 1), rand((6,), 2)
+    out = impl.layer_norm(impl.tensor(x), impl.tensor(w), None)
+    assert_close(arr(impl, out), oracle.layer_norm(x, w, None), OP_RTOL, OP_ATOL, "layer_norm with bias=None")
+
+
+def test_layer_norm_eps_is_used_and_constant_rows_are_finite(impl):
+    x = np.full((2, 8), 3.0)
+    x[1] = [0, 1e-3, 0, 1e-3, 0, 1e-3, 0, 1e-3]  # variance 2.5e-7, comparable to eps
+    w, b = np.ones(8), rand((8,), 3)
+    out = impl.layer_norm(impl.tensor(x), impl.tensor(w), impl.tensor(b), eps=1e-5)
+    assert_close(arr(impl, out), oracle.layer_norm(x, w, b, eps=1e-5), OP_RTOL, OP_ATOL,
+                 "layer_norm of a constant row (must give exactly the bias) and of a tiny-variance row "
+                 "(eps=1e-5 must be added to the variance inside the sqrt)")
+
+
+def test_layer_norm_grads(impl):
+    check_grads(impl, impl.layer_norm, [rand((2, 3, 6), 1, scale=2.0), rand((6,), 2), rand((6,), 3)],
+                what="layer_norm(x, weight, bias) gradients")
+
+
+# ----------------------------------------------------------------------------- embedding
+
+
+def test_embedding_forward_any_ids_shape(impl):
+    w = rand((7, 4), 1)
+    for ids in (np.array(3), np.array([0, 6, 6]), np.array([[1, 2, 1], [6, 0, 1]])):
+        out = impl.embedding(ids, impl.tensor(w))
+        assert_close(arr(impl, out), oracle.embedding(ids, w), 0, 0, f"embedding(ids {ids.shape}) vs weight[ids]")
+
+
+def test_embedding_grad_scatter_adds_repeated_ids(impl):
+    ids = np.array([[1, 2, 1], [6, 1, 1]])
+    check_grads(impl, lambda w: impl.embedding(ids, w), [rand((7, 4), 1)],
+                what="embedding gradient w.r.t. weight with the id 1 used four times (the gradient must "
+                     "scatter-ADD, np.add.at, not assign: row 1 gets the sum of its four upstream rows)")
+
+
+@pytest.mark.parametrize("bad", [7, 100], ids=["id=V", "id>V"])
+def test_embedding_out_of_range_id_is_a_clear_error(impl, bad):
+    with pytest.raises((IndexError, ValueError)):
+        impl.embedding(np.array([0, bad]), impl.tensor(rand((7, 4))))
+
+
+# ----------------------------------------------------------------------------- gelu
+
+
+def test_gelu_forward_is_the_tanh_approximation(impl):
+    x = np.linspace(-6, 6, 240).reshape(3, 80)
+    assert_close(arr(impl, impl.gelu(impl.tensor(x))), oracle.gelu(x), OP_RTOL, OP_ATOL,
+                 "gelu vs GPT-2's tanh approximation 0.5x(1+tanh(sqrt(2/pi)(x+0.044715x^3))) "
+                 "(the exact erf GELU differs by up to ~5e-4 and is not what GPT-2 uses)")
+
+
+def test_gelu_grads(impl):
+    check_grads(impl, impl.gelu, [rand((2, 3, 4), 1, scale=2.0)], what="gelu gradient")
+
+
+# ----------------------------------------------------------------------------- softmax / log_softmax
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("shape,axis", [((5,), -1), ((3, 5), -1), ((2, 3, 5), -1), ((2, 3, 5), 1), ((4, 3), 0)],
+                         ids=["1d", "2d", "3d", "3d-axis1", "2d-axis0"])
+def test_softmax_forward_matches_oracle(impl, name, shape, axis):
+    x = rand(shape, 1, scale=3.0)
+    out = getattr(impl, name)(impl.tensor(x), axis=axis)
+    assert_close(arr(impl, out), getattr(oracle, name)(x, axis), OP_RTOL, OP_ATOL,
+                 f"{name}(x {shape}, axis={axis}) vs oracle")
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_softmax_is_stable_for_huge_inputs(impl, name):
+    x = rand((3, 6), 1) * 1e4
+    x[0, :] = 1e4  # ties at the maximum
+    got = arr(impl, getattr(impl, name)(impl.tensor(x)))
+    assert np.all(np.isfinite(got)), (
+        f"{name} of inputs of magnitude 1e4 gave non-finite values {got}: exp(1e4) overflows, so subtract "
+        "the row max before exponentiating")
+    assert_close(got, getattr(oracle, name)(x), OP_RTOL, OP_ATOL, f"{name} of inputs of magnitude 1e4")
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("axis", [-1, 0])
+def test_softmax_grads(impl, name, axis):
+    check_grads(impl, lambda x: getattr(impl, name)(x, axis=axis), [rand((3, 4), 1, scale=2.0)],
+                what=f"{name}(axis={axis}) gradient")
+
+
+# ----------------------------------------------------------------------------- cross_entropy
+
+
+def ce_case(lead=(2, 5), V=7, seed=0, ignore=True):
+    rng = np.random.default_rng(seed)
+    logits = rng.standard_normal(lead + (V,)) * 2.0
+    targets = rng.integers(0, V, size=lead)
+    if ignore:
+        targets.reshape(-1)[::3] = -1  # every third position ignored
+    return logits, targets
+
+
+@pytest.mark.parametrize("lead", [(6,), (2, 5)], ids=str)
+@pytest.mark.parametrize("ignore", [False, True], ids=["all_targets", "some_ignored"])
+def test_cross_entropy_forward_matches_oracle(impl, lead, ignore):
+    logits, targets = ce_case(lead, ignore=ignore)
+    loss = impl.cross_entropy(impl.tensor(logits), targets)
+    got = arr(impl, loss)
+    assert got.shape == (), f"cross_entropy must return a scalar (shape ()), got shape {got.shape}"
+    assert_close(got, oracle.cross_entropy(logits, targets), OP_RTOL, OP_ATOL,
+                 f"cross_entropy(logits {logits.shape}, targets {targets.shape}, ignore_index=-1) vs oracle: the "
+                 "mean of -log_softmax(logits)[target] over the NON-ignored positions only (ignored targets "
+                 "count neither in the sum nor in the denominator)")
+
+
+def test_cross_entropy_custom_ignore_index(impl):
+    logits, targets = ce_case((8,), ignore=False)
+    targets[[1, 4]] = 3
+    got = arr(impl, impl.cross_entropy(impl.tensor(logits), targets, ignore_index=3))
+    assert_close(got, oracle.cross_entropy(logits, targets, ignore_index=3), OP_RTOL, OP_ATOL,
+                 "cross_entropy with ignore_index=3 (positions whose target is 3 must be skipped)")
+
+
+def test_cross_entropy_grads_and_ignored_rows_get_zero_gradient(impl):
+    logits, targets = ce_case((2, 5))
+    check_grads(impl, lambda z: impl.cross_entropy(z, targets), [logits],
+                what="cross_entropy gradient w.r.t. logits ((softmax - onehot) / n_kept on kept rows, 0 on ignored)")
+    z = impl.tensor(logits, requires_grad=True)
+    impl.backward(impl.cross_entropy(z, targets))
+    g = np.asarray(impl.grad(z))
+    assert np.all(g[targets == -1] == 0), "rows whose target is ignore_index must get exactly zero gradient"
+
+
+def test_cross_entropy_is_stable_for_huge_logits(impl):
+    logits, targets = ce_case((2, 5), seed=1)
+    logits = logits * 1e4
+    z = impl.tensor(logits, requires_grad=True)
+    loss = impl.cross_entropy(z, targets)
+    impl.backward(loss)
+    got, g = arr(impl, loss), np.asarray(impl.grad(z))
+    assert np.isfinite(got) and np.all(np.isfinite(g)), (
+        f"cross_entropy of logits of magnitude 1e4 gave loss {got} / non-finite gradients: fuse it with a "
+        "max-subtracted log-softmax instead of log(softmax(x))")
+    assert_close(got, oracle.cross_entropy(logits, targets), OP_RTOL, 1e-6,
+                 "cross_entropy of logits of magnitude 1e4 (loss values ~1e4, hence atol 1e-6)")
+
+
+@pytest.mark.parametrize("bad", [7, -2], ids=["target=V", "target=-2"])
+def test_cross_entropy_target_out_of_range_is_a_clear_error(impl, bad):
+    logits, targets = ce_case((6,), ignore=False)
+    targets[2] = bad
+    with pytest.raises((IndexError, ValueError)):
+        impl.cross_entropy(impl.tensor(logits), targets)
+
+
+# ----------------------------------------------------------------------------- dropout
+
+
+def test_dropout_statistics_and_scaling(impl):
+    p, shape = 0.3, (200, 500)
+    x = rand(shape, 1)
+    got = arr(impl, impl.dropout(impl.tensor(x), p, True, 1234))
+    kept = got != 0
+    frac, bound = kept.mean(), oracle.dropout_kept_fraction_bound(p, x.size)
+    assert abs(frac - (1 - p)) <= bound, (
+        f"dropout(p={p}) kept {frac:.4f} of {x.size} elements; expected 1-p = {1 - p} +- {bound:.4f} "
+        "(5 binomial standard deviations): each element must be kept independently with probability 1-p")
+    assert_close(got[kept], x[kept] / (1 - p), 1e-12, 0,
+                 "kept dropout values vs x / (1 - p) (inverted dropout rescales the survivors so E[out] = x)")
+
+
+def test_dropout_gradient_is_the_scaled_mask(impl):
+    p = 0.5
+    x = impl.tensor(rand((8, 16), 1), requires_grad=True)
+    out = impl.dropout(x, p, True, 7)
+    r = rand((8, 16), 2)
+    impl.backward(out, r)
+    mask = arr(impl, out) != 0
+    assert_close(np.asarray(impl.grad(x)), np.where(mask, r / (1 - p), 0.0), 1e-12, 0,
+                 "dropout gradient vs upstream * mask / (1 - p) (the same mask as the forward)")
+
+
+@pytest.mark.parametrize("training,p", [(False, 0.5), (True, 0.0)], ids=["eval", "p=0"])
+def test_dropout_identity_in_eval_or_p0(impl, training, p):
+    x = rand((4, 5), 1)
+    got = arr(impl, impl.dropout(impl.tensor(x), p, training, 0))
+    assert_close(got, x, 0, 0, f"dropout(training={training}, p={p}) must return x unchanged")
+
+
+def test_dropout_same_seed_same_mask(impl):
+    x = impl.tensor(np.ones((50, 40)))
+    a, b = arr(impl, impl.dropout(x, 0.4, True, 11)), arr(impl, impl.dropout(x, 0.4, True, 11))
+    c = arr(impl, impl.dropout(x, 0.4, True, 12))
+    assert np.array_equal(a, b), "dropout with the same seed must give the same mask (determinism)"
+    assert not np.array_equal(a, c), "dropout with different seeds gave identical masks: is the seed used?"
+
+
+@pytest.mark.parametrize("p", [-0.1, 1.0, 1.5])
+def test_dropout_bad_p_is_a_clear_error(impl, p):
+    with pytest.raises(ValueError):
+        impl.dropout(impl.tensor(np.ones(4)), p, True, 0)
+
+
+# ----------------------------------------------------------------------------- dtypes, determinism
+
+
+def _f32_cases(impl):
+    x, w, b = rand((2, 3, 6), 1, dtype=np.float32), rand((6,), 2, dtype=np.float32), rand((6,), 3, dtype=np.float32)
+    W, b4 = rand((6, 4), 4, dtype=np.float32), rand((4,), 5, dtype=np.float32)
+    ids = np.array([[0, 3], [5, 3]])
+    logits, targets = ce_case((2, 5), ignore=True)
+    logits = logits.astype(np.float32)
+    return {
+        "linear": ((x, W, b4), lambda x, W, b: impl.linear(x, W, b), lambda: oracle.linear(x, W, b4)),
+        "layer_norm": ((x, w, b), lambda x, w, b: impl.layer_norm(x, w, b), lambda: oracle.layer_norm(x, w, b)),
+        "embedding": ((W,), lambda W: impl.embedding(ids, W), lambda: oracle.embedding(ids, W)),
+        "gelu": ((x,), impl.gelu, lambda: oracle.gelu(x)),
+        "softmax": ((x,), impl.softmax, lambda: oracle.softmax(x)),
+        "log_softmax": ((x,), impl.log_softmax, lambda: oracle.log_softmax(x)),
+        "cross_entropy": ((logits,), lambda z: impl.cross_entropy(z, targets),
+                          lambda: np.float64(oracle.cross_entropy(logits, targets))),
+        "dropout_eval": ((x,), lambda x: impl.dropout(x, 0.5, False, 0), lambda: x.astype(np.float64)),
+    }
+
+
+@pytest.mark.parametrize("op", ["linear", "layer_norm", "embedding", "gelu", "softmax", "log_softmax",
+                                "cross_entropy", "dropout_eval"])
+def test_float32_in_float32_out(impl, op):
+    inputs, fn, expected = _f32_cases(impl)[op]
+    leaves = [impl.tensor(a, requires_grad=True) for a in inputs]
+    out = fn(*leaves)
+    got = arr(impl, out)
+    assert got.dtype == np.float32, f"{op} on float32 inputs returned {got.dtype}: keep float32 (no silent upcast)"
+    assert_close(got, expected(), F32_RTOL, F32_ATOL, f"{op} in float32 vs the float64 oracle")
+    if op != "dropout_eval":
+        impl.backward(out, np.ones(got.shape, dtype=np.float32))
+        for i, leaf in enumerate(leaves):
+            g = impl.grad(leaf)
+            assert g is not None and np.asarray(g).dtype == np.float32, (
+                f"{op}: the gradient of float32 input {i} must be float32, got {None if g is None else np.asarray(g).dtype}")
+
+
+@pytest.mark.parametrize("op", ["linear", "layer_norm", "gelu", "softmax", "cross_entropy"])
+def test_repeated_calls_are_bit_identical(impl, op):
+    inputs, fn, _ = _f32_cases(impl)[op]
+    runs = []
+    for _ in range(2):
+        leaves = [impl.tensor(a.astype(np.float64), requires_grad=True) for a in inputs]
+        out = fn(*leaves)
+        impl.backward(out, np.ones(arr(impl, out).shape))
+        runs.append([arr(impl, out).copy()] + [np.asarray(impl.grad(t)).copy() for t in leaves])
+    for a, b in zip(*runs):
+        assert np.array_equal(a, b), f"{op}: two identical calls gave different values/gradients (non-determinism)"

@@ -1,0 +1,299 @@
+"""M4 contracts: the pre-LN transformer block and the whole GPT (GPT-2 names, init, tied lm_head).
+
+Expected values come from spec/oracle.py (plain float64 NumPy from a GPT-2-named state dict);
+gradients from float64 central finite differences: every element at block level
+(spec/numerics.check_grads), ``MODEL_COORDS`` sampled coordinates of EVERY parameter at model
+level (the loss is recomputed from a perturbed state dict). Tolerances:
+
+* block forward vs oracle: ``OP_RTOL = 1e-9``, ``OP_ATOL = 1e-11``.
+* whole-GPT forward vs oracle (a few dozen ops deep): ``MODEL_RTOL = 1e-7``, ``MODEL_ATOL = 1e-9``.
+* gradients vs finite differences: ``GRAD_RTOL = 1e-5``, ``GRAD_ATOL = 1e-7``.
+* float32 model vs the float64 oracle: ``F32_MODEL_RTOL = 1e-3``, ``F32_MODEL_ATOL = 1e-4``
+  (float32 rounding accumulated through ~30 ops on O(1) values is ~1e-5).
+* causality: earlier logits may not move by more than ``CAUSAL_ATOL = 1e-12``.
+* init statistics: sample mean and std within 6 standard errors of N(0, std^2) (false alarm < 1e-8).
+
+Models are tiny (vocab 11, block 8, 2 layers, 2 heads, n_embd 8) so the module runs in seconds.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from spec import oracle
+from spec.numerics import GRAD_ATOL, GRAD_RTOL, as_array, assert_close, check_grads, finite_difference
+from spec.oracle import MODEL_ATOL, MODEL_RTOL, OP_ATOL, OP_RTOL
+
+pytestmark = pytest.mark.milestone("M4")
+
+CONFIG = dict(block_size=8, vocab_size=11, n_layer=2, n_head=2, n_embd=8, dropout=0.0, bias=True)
+F32_MODEL_RTOL, F32_MODEL_ATOL = 1e-3, 1e-4
+CAUSAL_ATOL = 1e-12
+MODEL_COORDS = 3  # sampled coordinates per parameter for the model-level gradient check
+
+
+def batch(config=CONFIG, B=2, T=None, seed=0, ignore=True):
+    rng = np.random.default_rng(seed)
+    T = config["block_size"] if T is None else T
+    idx = rng.integers(0, config["vocab_size"], size=(B, T))
+    targets = rng.integers(0, config["vocab_size"], size=(B, T))
+    if ignore:
+        targets[0, 1] = targets[1, -1] = -1
+    return idx, targets
+
+
+def forward(impl, config, state, idx, targets=None, dtype=np.float64):
+    model = impl.gpt_model(config, state, dtype=dtype)
+    logits, loss = impl.gpt_forward(model, idx, targets)
+    return model, logits, loss
+
+
+def block_params(config=CONFIG, seed=0):
+    state = oracle.random_gpt_state(config, seed)
+    return {k[len("transformer.h.0."):]: v for k, v in state.items() if k.startswith("transformer.h.0.")}
+
+
+# ----------------------------------------------------------------------------- block
+
+
+def test_block_forward_matches_oracle(impl):
+    p = block_params()
+    x = np.random.default_rng(1).standard_normal((2, 5, CONFIG["n_embd"]))
+    out = impl.transformer_block(impl.tensor(x), 2, {k: impl.tensor(v) for k, v in p.items()})
+    assert_close(as_array(impl, out), oracle.block(x, 2, p), OP_RTOL, OP_ATOL,
+                 "transformer_block vs oracle: PRE-LayerNorm, x + attn(ln_1(x)) then x + mlp(ln_2(x)) with "
+                 "mlp = c_proj(gelu(c_fc(.))) (post-LN, ln(x + attn(x)), is GPT-1, not GPT-2)")
+
+
+def test_block_grads(impl):
+    p = block_params(seed=2)
+    keys = list(oracle.BLOCK_KEYS)
+    x = np.random.default_rng(3).standard_normal((2, 4, CONFIG["n_embd"]))
+
+    def fn(x, *ps):
+        return impl.transformer_block(x, 2, dict(zip(keys, ps)))
+
+    check_grads(impl, fn, [x] + [p[k] for k in keys], max_coords=24,
+                what="transformer_block gradients w.r.t. x and each of its 12 parameters (24 sampled coordinates "
+                     f"each; input 0 is x, then {keys})")
+
+
+def test_block_is_causal(impl):
+    p = {k: impl.tensor(v) for k, v in block_params(seed=4).items()}
+    x = np.random.default_rng(5).standard_normal((2, 6, CONFIG["n_embd"]))
+    base = as_array(impl, impl.transformer_block(impl.tensor(x), 2, p))
+    x2 = x.copy()
+    x2[:, 4:] += 3.0
+    moved = as_array(impl, impl.transformer_block(impl.tensor(x2), 2, p))
+    assert_close(moved[:, :4], base[:, :4], 0, CAUSAL_ATOL,
+                 "block outputs at positions < 4 after changing the input at positions >= 4")
+
+
+# ----------------------------------------------------------------------------- init
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_gpt_init_names_and_shapes_are_gpt2s(impl, bias):
+    config = dict(CONFIG, bias=bias)
+    state = impl.gpt_init(config, 0)
+    expected = oracle.gpt_param_shapes(config)
+    got = {k: tuple(np.shape(v)) for k, v in state.items()}
+    missing, extra = sorted(set(expected) - set(got)), sorted(set(got) - set(expected))
+    assert not missing and not extra, (
+        f"gpt_init(bias={bias}) state dict names differ from GPT-2's: missing {missing}, unexpected {extra} "
+        "(the tied lm_head must not appear as its own entry; with bias=False no '.bias' entries)")
+    wrong = {k: (got[k], s) for k, s in expected.items() if got[k] != s}
+    assert not wrong, f"parameter shapes (got, expected) differ; Linear weights are (in, out): {wrong}"
+
+
+def test_gpt_init_statistics(impl):
+    config = dict(block_size=32, vocab_size=300, n_layer=3, n_head=2, n_embd=32, dropout=0.0, bias=True)
+    state = impl.gpt_init(config, 0)
+    residual_std = 0.02 / math.sqrt(2 * config["n_layer"])
+    for name, value in state.items():
+        a = np.asarray(value, dtype=np.float64)
+        assert np.issubdtype(np.asarray(value).dtype, np.floating), f"{name} must be floating, got {value.dtype}"
+        if name.endswith(".bias"):
+            assert np.all(a == 0), f"{name} must be initialised to 0 (GPT-2 zero biases)"
+        elif ".ln_" in name:
+            assert np.all(a == 1), f"LayerNorm weight {name} must be initialised to 1"
+        else:
+            std = residual_std if name.endswith("c_proj.weight") else 0.02
+            n = a.size
+            assert abs(a.mean()) <= 6 * std / math.sqrt(n), (
+                f"{name}: sample mean {a.mean():.3g} of {n} draws is not ~0 (N(0, {std:.4g}^2) init)")
+            assert abs(a.std() / std - 1) <= 6 / math.sqrt(2 * n), (
+                f"{name}: sample std {a.std():.4g}, expected {std:.4g} +- {6 / math.sqrt(2 * n) * std:.2g} "
+                + ("(residual projections c_proj use 0.02/sqrt(2*n_layer))" if "c_proj" in name else
+                   "(GPT-2 uses N(0, 0.02^2) for weights and embeddings)"))
+
+
+def test_gpt_init_is_seeded(impl):
+    a, b, c = impl.gpt_init(CONFIG, 3), impl.gpt_init(CONFIG, 3), impl.gpt_init(CONFIG, 4)
+    assert all(np.array_equal(a[k], b[k]) for k in a), "gpt_init with the same seed must give identical arrays"
+    assert not np.array_equal(a["transformer.wte.weight"], c["transformer.wte.weight"]), \
+        "gpt_init with different seeds gave the same wte: is the seed used?"
+
+
+# ----------------------------------------------------------------------------- forward
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_gpt_forward_matches_oracle(impl, bias):
+    config = dict(CONFIG, bias=bias)
+    state = oracle.random_gpt_state(config, 1)
+    idx, targets = batch(config)
+    _, logits, loss = forward(impl, config, state, idx, targets)
+    want_logits, want_loss = oracle.gpt_forward(config, state, idx, targets)
+    hint = ("x = wte[idx] + wpe[:T]; pre-LN blocks; ln_f; logits = x @ wte^T (lm_head tied to wte); "
+            "loss = mean cross-entropy over targets != -1")
+    assert_close(as_array(impl, logits), want_logits, MODEL_RTOL, MODEL_ATOL, f"GPT logits (bias={bias}) vs oracle: {hint}")
+    assert_close(as_array(impl, loss), want_loss, MODEL_RTOL, MODEL_ATOL, f"GPT loss (bias={bias}) vs oracle: {hint}")
+
+
+def test_gpt_forward_without_targets_and_short_sequences(impl):
+    state = oracle.random_gpt_state(CONFIG, 2)
+    idx, _ = batch(T=5, seed=2)
+    _, logits, loss = forward(impl, CONFIG, state, idx)
+    assert loss is None, "gpt_forward without targets must return loss None"
+    assert_close(as_array(impl, logits), oracle.gpt_forward(CONFIG, state, idx)[0], MODEL_RTOL, MODEL_ATOL,
+                 "GPT logits (B, T, V) for T=5 < block_size=8, no targets (positions use wpe[0..4])")
+
+
+def test_gpt_forward_too_long_is_a_clear_error(impl):
+    model = impl.gpt_model(CONFIG, oracle.random_gpt_state(CONFIG, 0))
+    idx = np.zeros((1, 9), dtype=np.int64)
+    with pytest.raises(ValueError) as e:
+        impl.gpt_forward(model, idx)
+    assert "8" in str(e.value) and "9" in str(e.value), (
+        f"the error for T=9 > block_size=8 should name both numbers, got: {e.value}")
+
+
+def _load_error(impl, state) -> str:
+    """The message of the error gpt_model raises for a bad state dict (NotImplementedError, a
+    RuntimeError subclass, propagates so the test reads as not implemented)."""
+    try:
+        impl.gpt_model(CONFIG, state)
+    except NotImplementedError:
+        raise
+    except (KeyError, ValueError, RuntimeError) as e:
+        return str(e)
+    raise AssertionError("gpt_model accepted a bad state dict; it must raise KeyError, ValueError or RuntimeError")
+
+
+def test_gpt_model_rejects_bad_state_dicts(impl):
+    state = oracle.random_gpt_state(CONFIG, 0)
+    cases = {
+        "missing key": ({k: v for k, v in state.items() if k != "transformer.wpe.weight"}, "transformer.wpe.weight"),
+        "wrong shape": (dict(state, **{"transformer.h.1.mlp.c_fc.weight": state["transformer.h.1.mlp.c_fc.weight"].T}),
+                        "transformer.h.1.mlp.c_fc.weight"),
+        "unexpected key": (dict(state, **{"lm_head.weight": state["transformer.wte.weight"]}), "lm_head.weight"),
+    }
+    for what, (bad, name) in cases.items():
+        message = _load_error(impl, bad)
+        assert name in message, f"the {what} error must name the parameter {name!r}, got: {message}"
+
+
+def test_gpt_is_causal(impl):
+    model = impl.gpt_model(CONFIG, oracle.random_gpt_state(CONFIG, 3))
+    idx, _ = batch(seed=3)
+    base = as_array(impl, impl.gpt_forward(model, idx)[0]).copy()
+    for t in (1, 4, 7):
+        idx2 = idx.copy()
+        idx2[:, t:] = (idx2[:, t:] + 1) % CONFIG["vocab_size"]
+        moved = as_array(impl, impl.gpt_forward(model, idx2)[0])
+        assert_close(moved[:, :t], base[:, :t], 0, CAUSAL_ATOL,
+                     f"logits at positions < {t} after changing the tokens at positions >= {t} (position t may "
+                     "depend only on tokens <= t)")
+        assert not np.allclose(moved[:, t], base[:, t]), f"changing token {t} must change the logits at position {t}"
+
+
+def test_gpt_position_matters(impl):
+    model = impl.gpt_model(CONFIG, oracle.random_gpt_state(CONFIG, 4))
+    idx = np.full((1, 6), 3)
+    logits = as_array(impl, impl.gpt_forward(model, idx)[0])
+    assert not np.allclose(logits[0, 0], logits[0, 1]), (
+        "the same token at positions 0 and 1 gave the same logits: position embeddings wpe[t] must be added")
+
+
+# ----------------------------------------------------------------------------- gradients
+
+
+def test_gpt_parameters_are_the_gpt2_names(impl):
+    state = oracle.random_gpt_state(CONFIG, 0)
+    params = impl.gpt_parameters(impl.gpt_model(CONFIG, state))
+    assert set(params) == set(state), (
+        f"gpt_parameters names differ from the state dict's: missing {sorted(set(state) - set(params))}, "
+        f"unexpected {sorted(set(params) - set(state))} (the tied lm_head is listed once, as transformer.wte.weight)")
+    for name, t in params.items():
+        assert_close(as_array(impl, t), state[name], 0, 0, f"parameter {name} must hold the loaded state dict value")
+
+
+def test_gpt_gradients_match_finite_differences(impl):
+    state = oracle.random_gpt_state(CONFIG, 5)
+    idx, targets = batch(seed=5)
+    names = sorted(state)
+    model, _, loss = forward(impl, CONFIG, state, idx, targets)
+    impl.backward(loss)
+    params = impl.gpt_parameters(model)
+    arrays = [np.array(state[n], dtype=np.float64) for n in names]
+
+    def loss_of(arrs):
+        return float(as_array(impl, forward(impl, CONFIG, dict(zip(names, arrs)), idx, targets)[2]))
+
+    rng = np.random.default_rng(0)
+    for i, name in enumerate(names):
+        g = impl.grad(params[name])
+        assert g is not None, f"no gradient reached {name}"
+        g = np.asarray(g, dtype=np.float64)
+        flat = rng.choice(arrays[i].size, size=min(MODEL_COORDS, arrays[i].size), replace=False)
+        coords = [tuple(int(c) for c in np.unravel_index(k, arrays[i].shape)) for k in flat]
+        numeric = finite_difference(loss_of, arrays, i, coords=coords)
+        assert_close(np.array([g[c] for c in coords]), np.array([numeric[c] for c in coords]), GRAD_RTOL, GRAD_ATOL,
+                     f"d loss / d {name} at {coords} vs finite differences"
+                     + (" (the tied weight gets BOTH the embedding and the lm_head contributions)"
+                        if name == "transformer.wte.weight" else ""))
+
+
+def test_gpt_huge_logits_give_finite_loss_and_grads(impl):
+    state = oracle.random_gpt_state(CONFIG, 6)
+    state["transformer.ln_f.weight"] = state["transformer.ln_f.weight"] * 1e4  # logits of magnitude ~1e4
+    idx, targets = batch(seed=6)
+    model, logits, loss = forward(impl, CONFIG, state, idx, targets)
+    impl.backward(loss)
+    assert np.isfinite(as_array(impl, loss)), "the loss of logits of magnitude 1e4 must be finite"
+    for name, t in impl.gpt_parameters(model).items():
+        assert np.all(np.isfinite(np.asarray(impl.grad(t)))), f"non-finite gradient for {name} with logits ~1e4"
+    assert_close(as_array(impl, loss), oracle.gpt_forward(CONFIG, state, idx, targets)[1], 1e-6, 1e-6,
+                 "loss of logits of magnitude 1e4 vs oracle")
+
+
+def test_gpt_float32(impl):
+    state = oracle.random_gpt_state(CONFIG, 7)
+    idx, targets = batch(seed=7)
+    model, logits, loss = forward(impl, CONFIG, state, idx, targets, dtype=np.float32)
+    got_logits, got_loss = as_array(impl, logits), as_array(impl, loss)
+    assert got_logits.dtype == np.float32 and got_loss.dtype == np.float32, (
+        f"gpt_model(dtype=float32) must compute in float32, got logits {got_logits.dtype}, loss {got_loss.dtype}")
+    want_logits, want_loss = oracle.gpt_forward(CONFIG, state, idx, targets)
+    assert_close(got_logits, want_logits, F32_MODEL_RTOL, F32_MODEL_ATOL, "float32 GPT logits vs float64 oracle")
+    assert_close(got_loss, want_loss, F32_MODEL_RTOL, F32_MODEL_ATOL, "float32 GPT loss vs float64 oracle")
+    impl.backward(loss)
+    for name, t in impl.gpt_parameters(model).items():
+        assert np.asarray(impl.grad(t)).dtype == np.float32, f"the gradient of {name} must be float32"
+
+
+def test_gpt_is_deterministic(impl):
+    state = impl.gpt_init(CONFIG, 11)
+    idx, targets = batch(seed=8)
+    runs = []
+    for _ in range(2):
+        model, logits, loss = forward(impl, CONFIG, state, idx, targets)
+        impl.backward(loss)
+        grads = impl.gpt_parameters(model)
+        runs.append([as_array(impl, logits).copy(), as_array(impl, loss).copy()]
+                    + [np.asarray(impl.grad(grads[k])).copy() for k in sorted(grads)])
+    assert all(np.array_equal(a, b) for a, b in zip(*runs)), (
+        "two identical GPT forward/backward passes gave different bits (non-determinism)")
