@@ -254,9 +254,9 @@ def dropout(x: Any, p: float, training: bool, seed: int | None) -> Any:
     """Inverted dropout: each element is kept with probability 1 - p and then scaled by 1/(1 - p),
     else set to 0. The gradient is the same mask times 1/(1 - p).
 
-    ``training=False`` or ``p == 0``: identity (the values of x, unchanged). The mask depends only
-    on ``seed`` (and the shape): the same seed gives the same mask, different seeds different
-    masks. ``p`` outside [0, 1) must raise ValueError.
+    ``training=False`` or ``p == 0``: identity (the values of x, unchanged); ``p == 1`` drops
+    everything (all zeros). The mask depends only on ``seed`` (and the shape): the same seed gives
+    the same mask, different seeds different masks. ``p`` outside [0, 1] must raise ValueError.
     """
     raise NotImplementedError
 

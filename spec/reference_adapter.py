@@ -9,8 +9,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
+import numgpt.attention as attention
 import numgpt.tensor as nt
+from numgpt.nn import Module
+from numgpt.nn import functional as F
 from numgpt.tensor import Tensor
+from numgpt.transformer import GPT, Block, GPTConfig
 
 # =============================================================================================
 # M1: Tensor + autograd
@@ -124,6 +128,40 @@ def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
 # =============================================================================================
 # M2: layers (nn)
 # =============================================================================================
+# numgpt.nn.functional already has the contract's signatures (weights (in, out), Tensors in and
+# out); only dropout differs: the contract passes a seed, numgpt a Generator.
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    return F.linear(x, weight, bias)
+
+
+def layer_norm(x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float = 1e-5) -> Tensor:
+    return F.layer_norm(x, weight, bias, eps)
+
+
+def embedding(ids: np.ndarray, weight: Tensor) -> Tensor:
+    return F.embedding(ids, weight)
+
+
+def gelu(x: Tensor) -> Tensor:
+    return F.gelu(x)
+
+
+def softmax(x: Tensor, axis: int = -1) -> Tensor:
+    return F.softmax(x, axis=axis)
+
+
+def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
+    return F.log_softmax(x, axis=axis)
+
+
+def cross_entropy(logits: Tensor, targets: np.ndarray, ignore_index: int = -1) -> Tensor:
+    return F.cross_entropy(logits, targets, ignore_index=ignore_index)
+
+
+def dropout(x: Tensor, p: float, training: bool, seed: int | None) -> Tensor:
+    return F.dropout(x, p, training, rng=np.random.default_rng(seed))
 
 
 # =============================================================================================
@@ -131,9 +169,60 @@ def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
 # =============================================================================================
 
 
+def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, causal: bool = False, mask=None) -> Tensor:
+    return attention.scaled_dot_product_attention(q, k, v, causal=causal, mask=mask)
+
+
+def causal_self_attention(x: Tensor, n_head: int, c_attn_weight: Tensor, c_attn_bias: Tensor | None,
+                          c_proj_weight: Tensor, c_proj_bias: Tensor | None) -> Tensor:
+    """CausalSelfAttention.forward without dropout: c_attn, the fused multi-head node, c_proj."""
+    qkv = F.linear(x, c_attn_weight, c_attn_bias)  # (B, T, 3C)
+    y = attention.causal_self_attention(qkv, n_head)  # (B, T, C), heads merged
+    return F.linear(y, c_proj_weight, c_proj_bias)
+
+
 # =============================================================================================
 # M4: transformer / GPT
 # =============================================================================================
+
+
+def _use_tensors(module: Module, tensors: dict[str, Tensor]) -> Module:
+    """Point ``module``'s parameters (dotted names) at the given tensors, so gradients reach them."""
+    own = dict(module.named_parameters())
+    unknown = sorted(set(tensors) - set(own))
+    if unknown:
+        raise KeyError(f"{type(module).__name__} has no parameters named {unknown}; it has {sorted(own)}")
+    for name, t in tensors.items():
+        *path, leaf = name.split(".")
+        owner = module
+        for part in path:
+            owner = getattr(owner, part)
+        setattr(owner, leaf, t)
+    return module
+
+
+def transformer_block(x: Tensor, n_head: int, params: dict[str, Tensor]) -> Tensor:
+    config = GPTConfig(block_size=x.shape[-2], vocab_size=1, n_layer=1, n_head=n_head, n_embd=x.shape[-1],
+                       dropout=0.0, bias="ln_1.bias" in params)
+    return _use_tensors(Block(config, dtype=x.dtype), params)(x)
+
+
+def gpt_init(config: dict, seed: int) -> dict[str, np.ndarray]:
+    return GPT(config, seed=seed).state_dict()
+
+
+def gpt_model(config: dict, state_dict: dict[str, np.ndarray], dtype=np.float64) -> GPT:
+    model = GPT(config, seed=0, dtype=dtype)
+    model.load_state_dict(state_dict)  # strict: names missing/unexpected keys and shape mismatches
+    return model
+
+
+def gpt_parameters(model: GPT) -> dict[str, Tensor]:
+    return dict(model.named_parameters())
+
+
+def gpt_forward(model: GPT, idx: np.ndarray, targets: np.ndarray | None = None):
+    return model(idx, targets)
 
 
 # =============================================================================================

@@ -262,7 +262,12 @@ def test_dropout_same_seed_same_mask(impl):
     assert not np.array_equal(a, c), "dropout with different seeds gave identical masks: is the seed used?"
 
 
-@pytest.mark.parametrize("p", [-0.1, 1.0, 1.5])
+def test_dropout_p1_drops_everything(impl):
+    got = arr(impl, impl.dropout(impl.tensor(rand((4, 5), 1)), 1.0, True, 0))
+    assert_close(got, np.zeros((4, 5)), 0, 0, "dropout(p=1) must zero every element (and never divide by 0)")
+
+
+@pytest.mark.parametrize("p", [-0.1, 1.5])
 def test_dropout_bad_p_is_a_clear_error(impl, p):
     with pytest.raises(ValueError):
         impl.dropout(impl.tensor(np.ones(4)), p, True, 0)
