@@ -1,0 +1,596 @@
+"""Byte-level BPE tokenizer: encode/decode, special tokens, streaming, save/load, tiktoken ranks.
+
+A token is a byte string. Text is first cut into chunks by a split pattern (``patterns.py``);
+each chunk's UTF-8 bytes start as one token per byte, then merges are applied by RANK: while some
+adjacent pair is a known merge, merge the pair whose merge was learned first (lowest rank),
+everywhere in the chunk. So any text round-trips, whatever its script, and no token crosses a
+chunk boundary.
+
+    >>> tok = train_bpe("low lower lowest", vocab_size=260, pattern=GPT2_SPLIT_PATTERN)
+    >>> tok.merges   # "lo" and "ow" both occur 3 times: the tie goes to the greater pair, (o, w)
+    [(b'o', b'w'), (b'l', b'ow'), (b'low', b'e'), (b' ', b'lowe')]
+    >>> tok.encode("lowest low")
+    [258, 115, 116, 32, 257]
+    >>> [tok.decode_bytes([i]) for i in tok.encode("lowest low")]
+    [b'lowe', b's', b't', b' ', b'low']
+    >>> tok.decode(tok.encode("héllo wörld 👋"))
+    'héllo wörld 👋'
+
+Data structures (by type):
+
+``vocab: dict[int, bytes]``
+    every token id -> its bytes (special tokens included, as their UTF-8 bytes).
+``merges: list[tuple[bytes, bytes]]``
+    merges in rank order: ``merges[r] = (left, right)`` makes token ``left + right``.
+``special_tokens: dict[str, int]``
+    special string -> its id; never produced from ordinary text unless allowed.
+``_ranks: dict[tuple[int, int], int]`` / ``_rank_ids: list[int]``
+    pair of ids -> merge rank; rank -> id of the merged token (the encoder's tables).
+``_cache: dict[str, tuple[int, ...]]``
+    chunk -> its ids, bounded (cleared when it reaches ``cache_size`` entries).
+
+Special tokens behave as in tiktoken: ``encode(text)`` raises ``ValueError`` if the text contains
+a special token (a document containing "<|endoftext|>" is usually a mistake, not a request);
+``encode(text, allowed_special={"<|endoftext|>"})`` or ``allowed_special="all"`` encodes them as
+their ids; ``disallowed_special=()`` encodes them as ordinary text. When two specials overlap
+at the same position, the longer one wins.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+from collections import Counter
+from itertools import chain
+from typing import AbstractSet, Hashable, Iterable, Iterator, Sequence
+
+from .patterns import GPT2_SPLIT_PATTERN, GPT4_SPLIT_PATTERN, Splitter
+from .train import train_merges
+
+__all__ = ["BPETokenizer", "train_bpe", "load_tiktoken_ranks", "GPT2_SPLIT_PATTERN", "GPT4_SPLIT_PATTERN"]
+
+FORMAT = "numgpt-bpe"
+FORMAT_VERSION = 1
+DEFAULT_CACHE_SIZE = 1 << 16
+
+
+def _show(token: bytes) -> str:
+    """A token's bytes for humans: JSON string of the UTF-8 text, bad bytes as \\xNN."""
+    return json.dumps(token.decode("utf-8", errors="backslashreplace"), ensure_ascii=False)
+
+
+class BPETokenizer:
+    """A byte-level BPE tokenizer (see the module docstring for a worked example).
+
+    Args:
+        vocab: ordinary tokens, id -> bytes. Must contain all 256 single bytes (so any text can
+            be encoded) and every merge's result; ids and byte strings must be unique.
+        merges: ``(left, right)`` byte-string pairs in rank order (rank 0 is applied first).
+        special_tokens: special string -> id; ids must not collide with ``vocab``.
+        pattern: the split pattern in ``regex`` syntax (``GPT2_SPLIT_PATTERN``,
+            ``GPT4_SPLIT_PATTERN``, or your own; see patterns.py for what is translated).
+        cache_size: how many distinct chunks to remember (memory stays bounded).
+    """
+
+    def __init__(self, vocab: dict[int, bytes], merges: Sequence[tuple[bytes, bytes]] | None,
+                 special_tokens: dict[str, int] | None = None, pattern: str = GPT4_SPLIT_PATTERN,
+                 cache_size: int = DEFAULT_CACHE_SIZE):
+        special_tokens = dict(special_tokens or {})
+        id_of: dict[bytes, int] = {}
+        for i, b in vocab.items():
+            if not isinstance(i, int) or i < 0:
+                raise ValueError(f"BPETokenizer: vocab ids must be ints >= 0, got {i!r}")
+            if not isinstance(b, (bytes, bytearray)):
+                raise TypeError(f"BPETokenizer: vocab[{i}] must be bytes, got {type(b).__name__}")
+            if bytes(b) in id_of:
+                raise ValueError(f"BPETokenizer: the token {bytes(b)!r} appears twice in the vocab "
+                                 f"(ids {id_of[bytes(b)]} and {i})")
+            id_of[bytes(b)] = i
+        missing = [v for v in range(256) if bytes([v]) not in id_of]
+        if missing:
+            raise ValueError(f"BPETokenizer: the vocab lacks {len(missing)} single-byte token(s), e.g. "
+                             f"{bytes([missing[0]])!r}; a byte-level BPE needs all 256 to encode any text")
+        for s, i in special_tokens.items():
+            if not isinstance(s, str) or not s:
+                raise ValueError(f"BPETokenizer: special tokens must be non-empty strings, got {s!r}")
+            if i in vocab:
+                raise ValueError(f"BPETokenizer: special token {s!r} has id {i}, already used by the "
+                                 f"ordinary token {vocab[i]!r}")
+        if len(set(special_tokens.values())) != len(special_tokens):
+            raise ValueError(f"BPETokenizer: two special tokens share an id: {special_tokens}")
+
+        self._vocab: dict[int, bytes] = {i: bytes(b) for i, b in vocab.items()}
+        self._id_of = id_of
+        self._special_tokens = special_tokens
+        self._bytes: dict[int, bytes] = dict(self._vocab)
+        self._bytes.update({i: s.encode("utf-8") for s, i in special_tokens.items()})
+        self._byte_ids: list[int] = [id_of[bytes([v])] for v in range(256)]
+        self._identity_bytes = self._byte_ids == list(range(256))
+        self._ranks: dict[tuple[int, int], int] = {}
+        self._rank_ids: list[int] = []
+        self._merges: list[tuple[bytes, bytes]] | None = [] if merges is not None else None
+        self._bpe = self._bpe_pairs if merges is not None else self._bpe_ranks
+        for rank, pair in enumerate(merges or ()):
+            left, right = (bytes(pair[0]), bytes(pair[1]))
+            for part in (left, right, left + right):
+                if part not in id_of:
+                    raise ValueError(f"BPETokenizer: merge #{rank} {left!r} + {right!r} uses the token "
+                                     f"{part!r}, which is not in the vocab")
+            key = (id_of[left], id_of[right])
+            if key in self._ranks:
+                raise ValueError(f"BPETokenizer: merge #{rank} {left!r} + {right!r} is listed twice")
+            self._ranks[key] = rank
+            self._rank_ids.append(id_of[left + right])
+            self._merges.append((left, right))
+        self.pattern = pattern
+        self._splitter = Splitter(pattern)
+        self._cache: dict[str, tuple[int, ...]] = {}
+        self._cache_size = int(cache_size)
+        self._special_rx: dict[frozenset[str], re.Pattern[str]] = {}
+
+    # ------------------------------------------------------------------ introspection
+
+    @property
+    def vocab(self) -> dict[int, bytes]:
+        """Every id -> its bytes, special tokens included (a copy)."""
+        return dict(self._bytes)
+
+    @property
+    def merges(self) -> list[tuple[bytes, bytes]]:
+        """The merges in rank order, as pairs of byte strings (a copy). For a tokenizer made from
+        a rank table they are recovered on first use (:func:`recover_merges`, ~2 s for cl100k)."""
+        if self._merges is None:
+            self._merges = recover_merges(self._id_of)
+        return list(self._merges)
+
+    @property
+    def uses_ranks(self) -> bool:
+        """True if made from a tiktoken rank table: ids are ranks and encoding follows tiktoken
+        exactly (merge the adjacent pair whose CONCATENATION has the lowest rank)."""
+        return self._bpe == self._bpe_ranks
+
+    @property
+    def special_tokens(self) -> dict[str, int]:
+        """Special string -> id (a copy)."""
+        return dict(self._special_tokens)
+
+    @property
+    def vocab_size(self) -> int:
+        """1 + the largest id: the number of rows an embedding table needs."""
+        return max(self._bytes) + 1
+
+    def __repr__(self) -> str:
+        return (f"BPETokenizer(vocab_size={self.vocab_size}, tokens={len(self._vocab)}, "
+                f"special_tokens={len(self._special_tokens)}, uses_ranks={self.uses_ranks})")
+
+    # ------------------------------------------------------------------ encoding
+
+    def _bpe_pairs(self, chunk: str) -> tuple[int, ...]:
+        """The ids of one chunk: start from its bytes, merge the lowest-rank pair until none is left."""
+        raw = chunk.encode("utf-8")
+        ids = list(raw) if self._identity_bytes else [self._byte_ids[v] for v in raw]
+        ranks = self._ranks
+        while len(ids) > 1:
+            best = None
+            for pair in zip(ids, ids[1:]):
+                r = ranks.get(pair)
+                if r is not None and (best is None or r < best):
+                    best = r
+            if best is None:
+                break
+            new = self._rank_ids[best]
+            out: list[int] = []
+            i, n = 0, len(ids)
+            while i < n:
+                if i + 1 < n and ranks.get((ids[i], ids[i + 1])) == best:
+                    out.append(new)
+                    i += 2
+                else:
+                    out.append(ids[i])
+                    i += 1
+            ids = out
+        return tuple(ids)
+
+    def _bpe_ranks(self, chunk: str) -> tuple[int, ...]:
+        """tiktoken's procedure: a chunk that is a token is that token; otherwise merge the leftmost
+        adjacent pair whose concatenation has the lowest rank, until no concatenation is a token."""
+        raw = chunk.encode("utf-8")
+        rank_of = self._id_of
+        whole = rank_of.get(raw)
+        if whole is not None:
+            return (whole,)
+        parts = [raw[i:i + 1] for i in range(len(raw))]
+        while len(parts) > 1:
+            best, at = None, -1
+            for i in range(len(parts) - 1):
+                r = rank_of.get(parts[i] + parts[i + 1])
+                if r is not None and (best is None or r < best):
+                    best, at = r, i
+            if best is None:
+                break
+            parts[at:at + 2] = [parts[at] + parts[at + 1]]
+        return tuple(rank_of[p] for p in parts)
+
+    def _chunk_ids(self, chunk: str) -> tuple[int, ...]:
+        """One chunk's ids through the bounded cache."""
+        ids = self._cache.get(chunk)
+        if ids is None:
+            ids = self._bpe(chunk)
+            if len(self._cache) >= self._cache_size:
+                self._cache.clear()
+            self._cache[chunk] = ids
+        return ids
+
+    def _encode_chunks(self, chunks: list[str]) -> list[int]:
+        """Ids of a list of chunks. Fast path: fill the cache with the missing distinct chunks,
+        then one C-level pass (map + chain) looks every chunk up."""
+        cache = self._cache
+        lookup = cache.__getitem__
+        try:
+            return list(chain.from_iterable(map(lookup, chunks)))
+        except KeyError:
+            pass
+        missing = set(chunks).difference(cache)
+        if len(cache) + len(missing) > self._cache_size:
+            cache.clear()
+        if len(missing) <= self._cache_size:
+            bpe = self._bpe
+            for chunk in missing:
+                cache[chunk] = bpe(chunk)
+            return list(chain.from_iterable(map(lookup, chunks)))
+        out: list[int] = []
+        for chunk in chunks:
+            out.extend(self._chunk_ids(chunk))
+        return out
+
+    def encode_ordinary(self, text: str) -> list[int]:
+        """Encode ``text`` treating special-token strings as plain text (never raises on them).
+
+        ``tok.encode_ordinary("<|endoftext|>")`` gives the ids of "<", "|", "endoftext", ...
+        """
+        if not isinstance(text, str):
+            raise TypeError(f"encode_ordinary: expected str, got {type(text).__name__}")
+        return self._encode_chunks(self._splitter.findall(text))
+
+    def _resolve(self, allowed_special, disallowed_special) -> tuple[frozenset[str], frozenset[str]]:
+        specials = self._special_tokens
+        allowed = frozenset(specials) if allowed_special == "all" else frozenset(allowed_special)
+        unknown = allowed - specials.keys()
+        if unknown:
+            raise ValueError(f"allowed_special names {sorted(unknown)}, which are not special tokens of this "
+                             f"tokenizer (it has {sorted(specials)})")
+        if disallowed_special == "all":
+            disallowed = frozenset(specials) - allowed
+        else:
+            disallowed = frozenset(disallowed_special)
+        return allowed, disallowed
+
+    def _check_disallowed(self, text: str, disallowed: AbstractSet[str], allowed: AbstractSet[str]) -> None:
+        for s in disallowed:
+            at = text.find(s)
+            if at >= 0:
+                raise ValueError(
+                    f"encode: the text contains the special token {s!r} (at character {at}), which is not "
+                    f"allowed here. Pass allowed_special={{{s!r}}} (or 'all') to encode it as its id "
+                    f"{self._special_tokens.get(s)}, or disallowed_special=() to encode it as ordinary text.")
+
+    def _special_regex(self, allowed: frozenset[str]) -> re.Pattern[str]:
+        rx = self._special_rx.get(allowed)
+        if rx is None:  # longest first: at one position the longer special wins
+            rx = re.compile("|".join(re.escape(s) for s in sorted(allowed, key=lambda s: (-len(s), s))))
+            self._special_rx[allowed] = rx
+        return rx
+
+    def _pieces(self, text: str, allowed: frozenset[str]) -> Iterator[tuple[int, str, int | None]]:
+        """``(start, piece, special_id or None)`` for every chunk and allowed special of ``text``."""
+        pos = 0
+        if allowed:
+            for m in self._special_regex(allowed).finditer(text):
+                for c in self._splitter.finditer(text[pos:m.start()]):
+                    yield pos + c.start(), c.group(), None
+                yield m.start(), m.group(), self._special_tokens[m.group()]
+                pos = m.end()
+        for c in self._splitter.finditer(text[pos:] if pos else text):
+            yield pos + c.start(), c.group(), None
+
+    def encode(self, text: str, allowed_special: AbstractSet[str] | str = frozenset(),
+               disallowed_special: AbstractSet[str] | str = "all") -> list[int]:
+        """Encode ``text`` to token ids.
+
+        Args:
+            allowed_special: special strings to encode as their ids (``"all"`` for every one).
+            disallowed_special: special strings whose presence is an error; ``"all"`` (default)
+                means every special not allowed. ``()`` encodes them as ordinary text.
+
+        Example: with ``special_tokens={"<|endoftext|>": 260}``,
+        ``tok.encode("a<|endoftext|>", allowed_special="all")[-1] == 260``, while
+        ``tok.encode("a<|endoftext|>")`` raises ``ValueError``.
+        """
+        if not isinstance(text, str):
+            raise TypeError(f"encode: expected str, got {type(text).__name__}")
+        allowed, disallowed = self._resolve(allowed_special, disallowed_special)
+        if disallowed:
+            self._check_disallowed(text, disallowed, allowed)
+        if not allowed:
+            return self._encode_chunks(self._splitter.findall(text))
+        out: list[int] = []
+        chunk_ids = self._chunk_ids
+        for _, piece, special in self._pieces(text, allowed):
+            if special is not None:
+                out.append(special)
+            else:
+                out.extend(chunk_ids(piece))
+        return out
+
+    def encode_iterable(self, iterable: Iterable[str], allowed_special: AbstractSet[str] | str = frozenset(),
+                        disallowed_special: AbstractSet[str] | str = "all") -> Iterator[int]:
+        """Lazily encode a stream of strings (e.g. an open text file) with bounded memory.
+
+        Yields exactly the ids ``encode("".join(iterable))`` would give when the pieces end at line
+        ends (as a file's lines do): the last two chunks of what has been read are held back until
+        more text (or the end) shows where they stop, and so is a tail as long as the longest
+        special token minus one. Memory: the held-back text plus the bounded chunk cache.
+        """
+        if isinstance(iterable, (str, bytes)):
+            raise TypeError("encode_iterable: expected an iterable of str (e.g. an open file or a list of "
+                            "lines), got a single string; use encode() for one string")
+        allowed, disallowed = self._resolve(allowed_special, disallowed_special)
+        hold = max((len(s) for s in self._special_tokens), default=1) - 1
+        chunk_ids = self._chunk_ids
+        buf = ""
+        for piece in iterable:
+            if not isinstance(piece, str):
+                raise TypeError(f"encode_iterable: the stream yielded {type(piece).__name__}, expected str "
+                                f"(open files in text mode)")
+            buf += piece
+            if disallowed:
+                self._check_disallowed(buf, disallowed, allowed)
+            pieces = list(self._pieces(buf, allowed))
+            if len(pieces) < 3:
+                continue
+            limit = min(pieces[-2][0], len(buf) - hold)
+            cut = 0
+            for start, text, special in pieces:
+                if start > limit or start + len(text) > limit:
+                    break
+                cut = start + len(text)
+                if special is not None:
+                    yield special
+                else:
+                    yield from chunk_ids(text)
+            buf = buf[cut:]
+        if buf:
+            yield from self.encode(buf, allowed, disallowed)
+
+    # ------------------------------------------------------------------ decoding
+
+    def decode_bytes(self, ids: Iterable[int]) -> bytes:
+        """The bytes of ``ids`` concatenated. An unknown id raises ``ValueError`` naming it."""
+        table = self._bytes
+        ids = ids if isinstance(ids, (list, tuple)) else list(ids)
+        try:
+            return b"".join([table[i] for i in ids])
+        except (KeyError, TypeError):
+            bad = next(i for i in ids if not isinstance(i, Hashable) or i not in table)
+            raise ValueError(f"decode: token id {bad!r} is not in the vocabulary (ids are 0..{self.vocab_size - 1}"
+                             f", with gaps only where no token is defined)") from None
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """Decode ids to text. Byte sequences that are not valid UTF-8 (e.g. a token holding half
+        of a character) become U+FFFD; decode never raises on them."""
+        return self.decode_bytes(ids).decode("utf-8", errors="replace")
+
+    # ------------------------------------------------------------------ serialisation
+
+    def to_dict(self) -> dict:
+        """A JSON-serialisable description; ``BPETokenizer.from_dict(t.to_dict())`` equals ``t``.
+
+        ``{"type": "bpe", "version": 1, "pattern": str, "semantics": "merges" | "ranks" (see
+        :attr:`uses_ranks`), "byte_ids": list[int] | None (None: byte b
+        is token b), "merges": [[left_id, right_id, new_id], ...] in rank order,
+        "special_tokens": {str: int}, "extra_tokens": {str(id): hex} (tokens no merge builds)}``.
+        """
+        id_of = self._id_of
+        merges = [[id_of[a], id_of[b], id_of[a + b]] for a, b in self.merges]
+        built = set(self._byte_ids) | {m[2] for m in merges}
+        extra = {str(i): b.hex() for i, b in sorted(self._vocab.items()) if i not in built}
+        return {
+            "type": "bpe",
+            "version": FORMAT_VERSION,
+            "pattern": self.pattern,
+            "semantics": "ranks" if self.uses_ranks else "merges",
+            "byte_ids": None if self._identity_bytes else list(self._byte_ids),
+            "merges": merges,
+            "special_tokens": dict(self._special_tokens),
+            "extra_tokens": extra,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "BPETokenizer":
+        """Inverse of :meth:`to_dict` (clear errors on a malformed dict)."""
+        if not isinstance(d, dict) or d.get("type") != "bpe":
+            raise ValueError(f"BPETokenizer.from_dict: expected a dict with type 'bpe', got "
+                             f"{d.get('type') if isinstance(d, dict) else type(d).__name__!r}")
+        if d.get("version") != FORMAT_VERSION:
+            raise ValueError(f"BPETokenizer.from_dict: unsupported version {d.get('version')!r} "
+                             f"(this code reads version {FORMAT_VERSION})")
+        byte_ids = d.get("byte_ids") or list(range(256))
+        if len(byte_ids) != 256:
+            raise ValueError(f"BPETokenizer.from_dict: byte_ids must list 256 ids, got {len(byte_ids)}")
+        vocab: dict[int, bytes] = {int(i): bytes([v]) for v, i in enumerate(byte_ids)}
+        merges: list[tuple[bytes, bytes]] = []
+        for k, m in enumerate(d.get("merges", [])):
+            a, b, new = (int(x) for x in m)
+            if a not in vocab or b not in vocab:
+                raise ValueError(f"BPETokenizer.from_dict: merge #{k} {m} uses an id not defined before it")
+            vocab[new] = vocab[a] + vocab[b]
+            merges.append((vocab[a], vocab[b]))
+        for i, h in d.get("extra_tokens", {}).items():
+            vocab[int(i)] = bytes.fromhex(h)
+        semantics = d.get("semantics", "merges")
+        if semantics not in ("merges", "ranks"):
+            raise ValueError(f"BPETokenizer.from_dict: semantics must be 'merges' or 'ranks', got {semantics!r}")
+        tok = cls(vocab, merges if semantics == "merges" else None,
+                  {str(s): int(i) for s, i in d.get("special_tokens", {}).items()},
+                  pattern=d.get("pattern", GPT4_SPLIT_PATTERN))
+        if semantics == "ranks":
+            tok._merges = merges
+        return tok
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the tokenizer as readable text (see docs/tokenizer.md for the format)::
+
+            numgpt-bpe 1
+            pattern "'(?:[sdmt]|ll|ve|re)| ?\\\\p{L}++..."
+            byte_ids identity
+            special 260 "<|endoftext|>"
+            merges 4
+            108 111 256   "l" + "o" -> "lo"
+            ...
+        """
+        d = self.to_dict()
+        lines = [f"{FORMAT} {FORMAT_VERSION}", f"pattern {json.dumps(self.pattern)}"]
+        lines.append(f"semantics {d['semantics']}")
+        lines.append("byte_ids identity" if d["byte_ids"] is None else "byte_ids " + " ".join(map(str, d["byte_ids"])))
+        for s, i in sorted(self._special_tokens.items(), key=lambda kv: kv[1]):
+            lines.append(f"special {i} {json.dumps(s)}")
+        for i, h in d["extra_tokens"].items():
+            lines.append(f"extra {i} {h}   {_show(bytes.fromhex(h))}")
+        lines.append(f"merges {len(d['merges'])}")
+        for (a, b), (ia, ib, new) in zip(self.merges, d["merges"]):
+            lines.append(f"{ia} {ib} {new}   {_show(a)} + {_show(b)} -> {_show(a + b)}")
+        with open(path, "w", encoding="utf-8", newline="\n") as f:
+            f.write("\n".join(lines) + "\n")
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "BPETokenizer":
+        """Read a file written by :meth:`save` (exact round trip, pattern included)."""
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().split("\n")
+        if not lines or lines[0] != f"{FORMAT} {FORMAT_VERSION}":
+            raise ValueError(f"{path}: not a {FORMAT} v{FORMAT_VERSION} file (first line {lines[0][:60]!r})")
+        d: dict = {"type": "bpe", "version": FORMAT_VERSION, "byte_ids": None, "special_tokens": {},
+                   "extra_tokens": {}, "merges": []}
+        n = 1
+        try:
+            while n < len(lines) and not lines[n].startswith("merges "):
+                key, _, rest = lines[n].partition(" ")
+                if key == "pattern":
+                    d["pattern"] = json.loads(rest)
+                elif key == "semantics":
+                    d["semantics"] = rest
+                elif key == "byte_ids":
+                    d["byte_ids"] = None if rest == "identity" else [int(x) for x in rest.split()]
+                elif key == "special":
+                    i, _, s = rest.partition(" ")
+                    d["special_tokens"][json.loads(s)] = int(i)
+                elif key == "extra":
+                    i, h = rest.split()[:2]
+                    d["extra_tokens"][i] = h
+                elif lines[n].strip():
+                    raise ValueError(f"unknown entry {key!r}")
+                n += 1
+            count = int(lines[n].split()[1])
+            for k in range(count):
+                n += 1
+                d["merges"].append([int(x) for x in lines[n].split(None, 3)[:3]])
+        except (ValueError, IndexError, json.JSONDecodeError) as e:
+            raise ValueError(f"{path}, line {n + 1}: malformed {FORMAT} file ({e})") from None
+        return cls.from_dict(d)
+
+    @classmethod
+    def from_tiktoken(cls, path: str | os.PathLike, special_tokens: dict[str, int] | None = None,
+                      pattern: str = GPT4_SPLIT_PATTERN) -> "BPETokenizer":
+        """A tokenizer from a tiktoken rank file (e.g. ``cl100k_base.tiktoken``).
+
+        Ids are the ranks, and encoding follows tiktoken's own procedure (:attr:`uses_ranks`), so
+        the ids equal tiktoken's. A rank file lists tokens, not merges; :attr:`merges` recovers
+        them when asked (for ``save``/``to_dict``). Loading cl100k takes ~0.2 s.
+        """
+        ranks = load_tiktoken_ranks(path)
+        return cls({r: b for b, r in ranks.items()}, None, special_tokens, pattern)
+
+
+def load_tiktoken_ranks(path: str | os.PathLike) -> dict[bytes, int]:
+    """Read a ``.tiktoken`` file: one ``<base64 token> <rank>`` per line -> ``{token: rank}``."""
+    ranks: dict[bytes, int] = {}
+    with open(path, "rb") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                tok, rank = line.split()
+                ranks[base64.b64decode(tok, validate=True)] = int(rank)
+            except ValueError as e:
+                raise ValueError(f"{path}, line {n}: expected '<base64 token> <rank>', got {line[:80]!r} ({e})") from None
+    return ranks
+
+
+def recover_merges(ranks: dict[bytes, int]) -> list[tuple[bytes, bytes]]:
+    """The merges (in rank order) that rebuild every multi-byte token of a tiktoken rank table.
+
+    Token ``t`` of rank ``r`` is what tiktoken's procedure makes of ``t``'s bytes with only the
+    ranks below ``r``; that ends in two parts, whose pair is ``t``'s merge. Shortcut: when just
+    one split ``t[:k], t[k:]`` has both halves ranked below ``r``, it must be that pair.
+    """
+    merges: list[tuple[bytes, bytes]] = []
+    get = ranks.get
+    for token, rank in sorted(ranks.items(), key=lambda kv: kv[1]):
+        n = len(token)
+        if n == 1:
+            continue
+        splits = [k for k in range(1, n) if get(token[:k], rank) < rank and get(token[k:], rank) < rank]
+        if len(splits) == 1:
+            merges.append((token[:splits[0]], token[splits[0]:]))
+            continue
+        parts = [token[i:i + 1] for i in range(n)]
+        while len(parts) > 2:
+            best, at = rank, -1
+            for i in range(len(parts) - 1):
+                r = get(parts[i] + parts[i + 1], rank)
+                if r < best:
+                    best, at = r, i
+            if at < 0:
+                break
+            parts[at:at + 2] = [parts[at] + parts[at + 1]]
+        if len(parts) != 2 or get(parts[0], rank) >= rank or get(parts[1], rank) >= rank:
+            raise ValueError(f"rank table: token {token!r} (rank {rank}) cannot be built by merging two "
+                             f"lower-ranked tokens; this is not a BPE rank table")
+        merges.append((parts[0], parts[1]))
+    return merges
+
+
+def train_bpe(text: str, vocab_size: int, special_tokens: Sequence[str] = (),
+              pattern: str = GPT4_SPLIT_PATTERN) -> BPETokenizer:
+    """Train a byte-level BPE tokenizer on ``text``.
+
+    ``vocab_size`` counts everything: 256 byte tokens + merges + special tokens. Ids: 0..255 are
+    the bytes, 256.. the merges in the order learned, then the special tokens in the order given.
+    Special tokens are cut out of the training text first, so no merge crosses them. Training
+    stops early if every chunk has become a single token (the vocab is then smaller).
+    The tie-break is documented in train.py: most frequent pair, ties to the greatest byte pair.
+
+    >>> tok = train_bpe("aaab", 258)
+    >>> tok.merges
+    [(b'a', b'a'), (b'aa', b'a')]
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"train_bpe: text must be str, got {type(text).__name__}")
+    specials = list(dict.fromkeys(special_tokens))
+    if vocab_size < 256 + len(specials):
+        raise ValueError(f"train_bpe: vocab_size={vocab_size} is too small: it must hold the 256 byte tokens "
+                         f"and {len(specials)} special token(s)")
+    splitter = Splitter(pattern)
+    counts: Counter[str] = Counter()
+    parts = re.split("|".join(re.escape(s) for s in sorted(specials, key=len, reverse=True)), text) if specials else [text]
+    for part in parts:
+        counts.update(splitter.findall(part))
+    merges = train_merges(list(counts), list(counts.values()), vocab_size - 256 - len(specials))
+    vocab: dict[int, bytes] = {i: bytes([i]) for i in range(256)}
+    pairs: list[tuple[bytes, bytes]] = []
+    for a, b, new in merges:
+        vocab[new] = vocab[a] + vocab[b]
+        pairs.append((vocab[a], vocab[b]))
+    first = 256 + len(merges)
+    return BPETokenizer(vocab, pairs, {s: first + k for k, s in enumerate(specials)}, pattern)
