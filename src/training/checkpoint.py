@@ -1,0 +1,144 @@
+"""Checkpoints: one NumPy ``.npz`` file, no pickle anywhere, written atomically.
+
+Entries of the archive (every value is a plain array; JSON travels as a 0-d unicode array)::
+
+    __format__          "numgpt-checkpoint-v1"
+    model/<name>        each parameter, e.g. model/transformer.h.0.attn.c_attn.weight
+    optim/<key>         the optimizer's state buffers (AdamW: "<group>.exp_avg", "<group>.exp_avg_sq")
+    optim_hyper         JSON: optimizer type, step count t, per-group hyper-parameters, names, shapes
+    step                int64: the number of updates made (the next iteration to run)
+    best_val_loss       float64 (inf before the first evaluation)
+    config              JSON: the TrainConfig of the run, plus "model_args" (the GPTConfig)
+    rng                 JSON: the bit-generator states of the data sampler and of every
+                        np.random.Generator held by a module (dropout), by dotted name
+    tokenizer           JSON: the tokenizer's to_dict() ("null" if none)
+
+``load_checkpoint`` opens it with ``np.load(allow_pickle=False)``. ``save_checkpoint`` writes a
+temporary file in the same directory, fsyncs it and renames it over the target with
+``os.replace`` (atomic on POSIX and Windows): a crash mid-save leaves the previous checkpoint
+intact.
+"""
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+CHECKPOINT_FORMAT = "numgpt-checkpoint-v1"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be used; the message names the file."""
+
+
+@dataclass
+class Checkpoint:
+    """The contents of a checkpoint file, as Python objects."""
+
+    model: dict[str, np.ndarray]
+    optimizer: dict[str, Any] | None = None     # Optimizer.state_dict(): {"hyper", "arrays"}
+    step: int = 0
+    config: dict[str, Any] = field(default_factory=dict)
+    rng: dict[str, Any] = field(default_factory=dict)
+    tokenizer: dict[str, Any] | None = None
+    best_val_loss: float = float("inf")
+
+
+def _json_entry(obj: Any) -> np.ndarray:
+    return np.array(json.dumps(obj))
+
+
+def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> None:
+    """Write ``ckpt`` to ``path`` atomically (temporary file + fsync + ``os.replace``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    entries: dict[str, np.ndarray] = {"__format__": np.array(CHECKPOINT_FORMAT)}
+    for name, arr in ckpt.model.items():
+        entries[f"model/{name}"] = np.asarray(arr)
+    if ckpt.optimizer is not None:
+        entries["optim_hyper"] = _json_entry(ckpt.optimizer["hyper"])
+        for key, arr in ckpt.optimizer["arrays"].items():
+            entries[f"optim/{key}"] = np.asarray(arr)
+    entries["step"] = np.array(int(ckpt.step), dtype=np.int64)
+    entries["best_val_loss"] = np.array(float(ckpt.best_val_loss), dtype=np.float64)
+    entries["config"] = _json_entry(ckpt.config)
+    entries["rng"] = _json_entry(ckpt.rng)
+    entries["tokenizer"] = _json_entry(ckpt.tokenizer)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            np.savez(f, **entries)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():  # the write failed part-way: leave no debris, keep the old checkpoint
+            tmp.unlink()
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    """Read a checkpoint written by ``save_checkpoint``. A missing, truncated, corrupt or foreign
+    file raises ``CheckpointError`` naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint file at {path}")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            entries = {k: archive[k] for k in archive.files}
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as e:
+        raise CheckpointError(
+            f"{path} is not a readable numgpt checkpoint (truncated, corrupt, or not an .npz file): {e}"
+        ) from None
+    fmt = entries.get("__format__")
+    if fmt is None or str(fmt) != CHECKPOINT_FORMAT:
+        found = "no '__format__' entry" if fmt is None else f"format {str(fmt)!r}"
+        raise CheckpointError(f"{path} is not a numgpt checkpoint ({found}; expected {CHECKPOINT_FORMAT!r})")
+    try:
+        optimizer = None
+        if "optim_hyper" in entries:
+            optimizer = {"hyper": json.loads(str(entries["optim_hyper"])),
+                         "arrays": {k[len("optim/"):]: v for k, v in entries.items() if k.startswith("optim/")}}
+        return Checkpoint(
+            model={k[len("model/"):]: v for k, v in entries.items() if k.startswith("model/")},
+            optimizer=optimizer,
+            step=int(entries["step"]),
+            config=json.loads(str(entries["config"])),
+            rng=json.loads(str(entries["rng"])),
+            tokenizer=json.loads(str(entries["tokenizer"])),
+            best_val_loss=float(entries["best_val_loss"]),
+        )
+    except (KeyError, ValueError, TypeError) as e:
+        raise CheckpointError(f"{path} is a damaged numgpt checkpoint: entry {e} is missing or malformed") from None
+
+
+# ----------------------------------------------------------------------------- RNG state
+
+
+def module_generators(model: Any) -> dict[str, np.random.Generator]:
+    """Every ``np.random.Generator`` held by a module of ``model`` (dropout layers), by dotted name."""
+    found = {}
+    for mod_name, module in model.named_modules():
+        for attr, value in vars(module).items():
+            if isinstance(value, np.random.Generator):
+                found[f"{mod_name}.{attr}" if mod_name else attr] = value
+    return found
+
+
+def capture_rng(data_rng: np.random.Generator, model: Any) -> dict[str, Any]:
+    """The states of the data sampler and of the model's generators (JSON-able)."""
+    return {"data": data_rng.bit_generator.state,
+            "modules": {name: g.bit_generator.state for name, g in module_generators(model).items()}}
+
+
+def restore_rng(state: dict[str, Any], data_rng: np.random.Generator, model: Any) -> None:
+    """Put the generators back in the states ``capture_rng`` recorded."""
+    data_rng.bit_generator.state = state["data"]
+    generators = module_generators(model)
+    for name, s in state.get("modules", {}).items():
+        if name in generators:
+            generators[name].bit_generator.state = s

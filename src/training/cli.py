@@ -1,0 +1,65 @@
+"""``python -m numgpt prepare ...`` and ``python -m numgpt train ...``.
+
+    prepare --dataset shakespeare_char [--source PATH_OR_URL] [--tokenizer char|bpe --vocab-size N] [--out-dir DIR]
+    train   --config configs/NAME.toml [--key=value ...] [--resume]
+
+Every ``TrainConfig`` field is also a ``train`` option (``--max_iters=500``, ``--source PATH``,
+``--decay_lr=false``); see ``python -m numgpt train --help``.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .checkpoint import CheckpointError
+from .config import FIELDS, ConfigError, load_config
+from .data import DataError, prepare
+
+USER_ERRORS = (ConfigError, DataError, CheckpointError)
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("prepare", help="tokenize a text file into train.bin/val.bin/meta.json",
+                              description="Tokenize a dataset into <out-dir>/{train.bin,val.bin,meta.json} (90/10 split).")
+    p.add_argument("--dataset", default="shakespeare_char", help="dataset name (default: shakespeare_char)")
+    p.add_argument("--source", default=None,
+                   help="a local UTF-8 text file or an http(s) URL (default: the dataset's canonical URL)")
+    p.add_argument("--tokenizer", choices=["char", "bpe"], default="char", help="char (default) or bpe")
+    p.add_argument("--vocab-size", type=int, default=None, help="BPE vocabulary size (with --tokenizer bpe)")
+    p.add_argument("--out-dir", default=None, help="output directory (default: data/<dataset>)")
+    p.set_defaults(func=run_prepare)
+
+    t = subparsers.add_parser("train", help="train a GPT from a TOML config",
+                              description="Train a GPT. Prepares the dataset first if data/<dataset> is missing. "
+                                          "Ctrl-C saves a checkpoint; --resume continues from it.")
+    t.add_argument("--config", default=None, help="TOML config file, e.g. configs/shakespeare_char_cpu.toml")
+    t.add_argument("--resume", action="store_true", help="continue from <out_dir>/ckpt.npz")
+    overrides = t.add_argument_group("config overrides (--key=value, any TrainConfig field)")
+    for key, typ in FIELDS.items():
+        kwargs = {"nargs": "?", "const": "true"} if typ is bool else {}
+        overrides.add_argument(f"--{key}", dest=f"override_{key}", default=argparse.SUPPRESS, metavar=typ.__name__.upper(),
+                               **kwargs)
+    t.set_defaults(func=run_train)
+
+
+def run_prepare(args: argparse.Namespace) -> int:
+    try:
+        prepare(args.dataset, args.out_dir or f"data/{args.dataset}", source=args.source, tokenizer=args.tokenizer,
+                vocab_size=args.vocab_size)
+    except USER_ERRORS as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from .loop import train
+
+    overrides = {k[len("override_"):]: v for k, v in vars(args).items() if k.startswith("override_")}
+    try:
+        cfg = load_config(args.config, overrides)
+        result = train(cfg, resume=args.resume)
+    except USER_ERRORS as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 1 if result.status == "nan" else 0

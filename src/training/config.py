@@ -1,0 +1,167 @@
+"""Training configuration: a flat TOML file read into the ``TrainConfig`` dataclass.
+
+Every key of the file must be a field of ``TrainConfig`` with a value of the field's type
+(an int is accepted for a float field); anything else is a ``ConfigError`` naming the key, the
+expected type and the file. Command-line overrides ``--key=value`` are parsed to the field's
+type (``--max_iters=500``, ``--decay_lr=false``, ``--learning_rate=3e-4``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, get_type_hints
+
+_TYPE_NAMES = {int: "an integer", float: "a number", bool: "a boolean (true/false)", str: "a string"}
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+
+
+class ConfigError(ValueError):
+    """A bad configuration key or value; the message names the key and what was expected."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run depends on. Defaults are nanoGPT's shakespeare_char CPU settings."""
+
+    # -- run and data ------------------------------------------------------------------------
+    name: str = "shakespeare_char_cpu"   # the default out_dir is out-<name>
+    dataset: str = "shakespeare_char"    # the default data_dir is data/<dataset>
+    data_dir: str = ""                   # "" -> data/<dataset> (relative to the current directory)
+    out_dir: str = ""                    # "" -> out-<name>
+    source: str = ""                     # text file or URL for prepare ("" -> the dataset's canonical URL)
+    tokenizer: str = "char"              # "char" or "bpe"
+    vocab_size: int = 0                  # BPE vocabulary size (ignored for char; the model's comes from the data)
+    seed: int = 1337
+    # -- model (a GPTConfig) ---------------------------------------------------------------------
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 128
+    block_size: int = 64
+    dropout: float = 0.0
+    bias: bool = True
+    # -- optimisation --------------------------------------------------------------------------
+    batch_size: int = 12
+    gradient_accumulation_steps: int = 1
+    max_iters: int = 2000
+    learning_rate: float = 1e-3
+    min_lr: float = 1e-4
+    warmup_iters: int = 100
+    lr_decay_iters: int = 2000
+    decay_lr: bool = True
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.99
+    grad_clip: float = 1.0               # 0 disables clipping
+    # -- evaluation, logging, sampling ---------------------------------------------------------
+    eval_interval: int = 250
+    eval_iters: int = 20
+    log_interval: int = 10
+    sample_tokens: int = 200             # tokens of the sample printed after each eval (0: none)
+    sample_prompt: str = "\n"
+    sample_temperature: float = 0.8
+    sample_top_k: int = 200              # 0: no top-k
+
+    def data_path(self) -> Path:
+        return Path(self.data_dir or f"data/{self.dataset}")
+
+    def out_path(self) -> Path:
+        return Path(self.out_dir or f"out-{self.name}")
+
+    def model_args(self, vocab_size: int) -> dict[str, Any]:
+        """The GPTConfig keyword arguments of this run."""
+        return {"block_size": self.block_size, "vocab_size": int(vocab_size), "n_layer": self.n_layer,
+                "n_head": self.n_head, "n_embd": self.n_embd, "dropout": self.dropout, "bias": self.bias}
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+FIELDS: dict[str, type] = get_type_hints(TrainConfig)  # key -> int | float | bool | str
+
+
+def _unknown_key(key: str, where: str) -> ConfigError:
+    close = difflib.get_close_matches(key, FIELDS, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return ConfigError(f"{where}: unknown config key {key!r}{hint}; known keys: {', '.join(FIELDS)}")
+
+
+def _check_type(key: str, value: Any, where: str) -> Any:
+    expected = FIELDS[key]
+    ok = (isinstance(value, expected) and not (expected is int and isinstance(value, bool))) or (
+        expected is float and isinstance(value, int) and not isinstance(value, bool))
+    if not ok:
+        raise ConfigError(f"{where}: key {key!r} must be {_TYPE_NAMES[expected]}, got {type(value).__name__} {value!r}")
+    return float(value) if expected is float else value
+
+
+def parse_override(key: str, text: str) -> Any:
+    """Parse the text of ``--key=value`` to the type of field ``key``."""
+    if key not in FIELDS:
+        raise _unknown_key(key, f"--{key}")
+    expected = FIELDS[key]
+    try:
+        if expected is bool:
+            low = text.strip().lower()
+            if low not in _TRUE | _FALSE:
+                raise ValueError
+            return low in _TRUE
+        return expected(text)
+    except ValueError:
+        raise ConfigError(f"--{key}={text!r}: expected {_TYPE_NAMES[expected]}") from None
+
+
+def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> TrainConfig:
+    """Read ``path`` (TOML; None for the defaults), apply ``overrides`` (values or override
+    strings), validate, and return the config."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        try:
+            with open(p, "rb") as f:
+                raw = tomllib.load(f)
+        except FileNotFoundError:
+            raise ConfigError(f"config file {p} does not exist") from None
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{p}: invalid TOML ({e})") from None
+        for key, value in raw.items():
+            if key not in FIELDS:
+                raise _unknown_key(key, str(p))
+            values[key] = _check_type(key, value, str(p))
+    for key, value in (overrides or {}).items():
+        if key not in FIELDS:
+            raise _unknown_key(key, f"--{key}")
+        values[key] = parse_override(key, value) if isinstance(value, str) and FIELDS[key] is not str else \
+            _check_type(key, value, f"--{key}")
+    cfg = TrainConfig(**values)
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: TrainConfig) -> None:
+    """Range checks that a type check cannot do; each error names the key."""
+    positive = ["n_layer", "n_head", "n_embd", "block_size", "batch_size", "gradient_accumulation_steps",
+                "eval_interval", "eval_iters", "log_interval"]
+    for key in positive:
+        if getattr(cfg, key) <= 0:
+            raise ConfigError(f"config key {key!r} must be > 0, got {getattr(cfg, key)}")
+    for key in ["max_iters", "warmup_iters", "lr_decay_iters", "learning_rate", "min_lr", "weight_decay",
+                "grad_clip", "sample_tokens", "sample_top_k", "sample_temperature", "vocab_size"]:
+        if getattr(cfg, key) < 0:
+            raise ConfigError(f"config key {key!r} must be >= 0, got {getattr(cfg, key)}")
+    if cfg.n_embd % cfg.n_head:
+        raise ConfigError(f"n_embd ({cfg.n_embd}) must be divisible by n_head ({cfg.n_head})")
+    if not 0.0 <= cfg.dropout < 1.0:
+        raise ConfigError(f"config key 'dropout' must be in [0, 1), got {cfg.dropout}")
+    for key in ("beta1", "beta2"):
+        if not 0.0 <= getattr(cfg, key) < 1.0:
+            raise ConfigError(f"config key {key!r} must be in [0, 1), got {getattr(cfg, key)}")
+    if cfg.decay_lr and cfg.lr_decay_iters < cfg.warmup_iters:
+        raise ConfigError(f"lr_decay_iters ({cfg.lr_decay_iters}) must be >= warmup_iters ({cfg.warmup_iters})")
+    if cfg.tokenizer not in ("char", "bpe"):
+        raise ConfigError(f"config key 'tokenizer' must be 'char' or 'bpe', got {cfg.tokenizer!r}")
+    if cfg.tokenizer == "bpe" and cfg.vocab_size <= 256:
+        raise ConfigError(f"tokenizer 'bpe' needs vocab_size > 256, got {cfg.vocab_size}")

@@ -1,0 +1,219 @@
+"""Data: text -> token-id files (``prepare``), random training windows (``get_batch``), evaluation.
+
+A prepared dataset is a directory with three files::
+
+    train.bin   the first 90% of the text's tokens, raw little-endian uint16 (uint32 if the
+    val.bin     vocabulary has more than 65,536 tokens), read back memory-mapped
+    meta.json   {"format", "dataset", "vocab_size", "dtype", "train_tokens", "val_tokens",
+                 "source", "source_sha256", "tokenizer": <the tokenizer's to_dict()>}
+
+The split is by characters of the text, 90/10, as nanoGPT's shakespeare_char ``prepare.py``.
+``meta.json`` is written last, so its presence means the directory is complete.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ..tensor import no_grad
+
+DATA_FORMAT = "numgpt-data-v1"
+SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
+SHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
+# Datasets with a default source: name -> (url, sha256 of the file).
+KNOWN_DATASETS = {"shakespeare_char": (SHAKESPEARE_URL, SHAKESPEARE_SHA256)}
+TRAIN_FRACTION = 0.9
+
+
+class DataError(ValueError):
+    """A problem with a data source or a prepared dataset; the message says what to do."""
+
+
+# ----------------------------------------------------------------------------- sources
+
+
+def read_source(source: str | None, dataset: str, timeout: float = 30.0) -> tuple[str, str, str]:
+    """Read a dataset's text: ``(text, where it came from, sha256 of its bytes)``.
+
+    ``source`` is a local path, an http(s) URL, or None for the dataset's canonical URL. A
+    download of a canonical URL must match its known SHA-256.
+    """
+    if source is None or source == "":
+        if dataset not in KNOWN_DATASETS:
+            raise DataError(f"dataset {dataset!r} has no default source; pass one with --source PATH_OR_URL "
+                            f"(known datasets: {sorted(KNOWN_DATASETS)})")
+        source = KNOWN_DATASETS[dataset][0]
+    if source.startswith(("http://", "https://")):
+        raw = _download(source, dataset, timeout)
+        expected = {url: sha for url, sha in KNOWN_DATASETS.values()}.get(source)
+        digest = hashlib.sha256(raw).hexdigest()
+        if expected is not None and digest != expected:
+            raise DataError(f"the download of {source} has SHA-256 {digest}, but the canonical file has {expected}; "
+                            f"the file is corrupt or changed. Pass a verified local copy with --source PATH")
+    else:
+        path = Path(source).expanduser()
+        if not path.is_file():
+            raise DataError(f"source file {path} does not exist (pass a UTF-8 text file with --source PATH)")
+        raw = path.read_bytes()
+        digest = hashlib.sha256(raw).hexdigest()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{source} is not UTF-8 text: invalid byte at offset {e.start} ({e.reason})") from None
+    if not text:
+        raise DataError(f"{source} is empty")
+    return text, source, digest
+
+
+def _download(url: str, dataset: str, timeout: float) -> bytes:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.read()
+    except (urllib.error.URLError, OSError, TimeoutError) as e:
+        reason = getattr(e, "reason", e)
+        raise DataError(
+            f"could not download {url} ({reason}). Without network access, get the file another way and pass "
+            f"the local copy: python -m numgpt prepare --dataset {dataset} --source PATH/TO/input.txt "
+            f"(or add --source PATH to the train command)"
+        ) from None
+
+
+# ----------------------------------------------------------------------------- tokenizers
+
+
+def make_tokenizer(kind: str, text: str, vocab_size: int | None = None) -> Any:
+    """A new tokenizer for ``text``: ``"char"`` (one id per distinct character) or ``"bpe"``
+    (byte-level BPE trained on ``text`` to ``vocab_size`` tokens)."""
+    from .. import tokenizer as tok
+
+    if kind == "char":
+        return tok.CharTokenizer.from_text(text)
+    if kind == "bpe":
+        if not vocab_size or vocab_size <= 256:
+            raise DataError(f"--tokenizer bpe needs --vocab-size N with N > 256 (the 256 byte tokens), got {vocab_size}")
+        return tok.train_bpe(text, vocab_size)
+    raise DataError(f"unknown tokenizer {kind!r}; expected 'char' or 'bpe'")
+
+
+def tokenizer_from_dict(d: dict[str, Any]) -> Any:
+    """Rebuild a tokenizer from its ``to_dict()`` (as stored in meta.json and checkpoints)."""
+    from .. import tokenizer as tok
+
+    return tok.tokenizer_from_dict(d)
+
+
+# ----------------------------------------------------------------------------- prepare
+
+
+def prepare(dataset: str, out_dir: str | Path, source: str | None = None, tokenizer: str = "char",
+            vocab_size: int | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Tokenize a text into ``out_dir/{train.bin, val.bin, meta.json}``; returns the meta dict."""
+    text, where, digest = read_source(source, dataset)
+    canonical = KNOWN_DATASETS.get(dataset, (None, None))[1]
+    if canonical and digest != canonical:
+        log(f"note: {where} is not the canonical {dataset} file (SHA-256 {digest[:12]}...); using it anyway")
+    n = len(text)
+    train_text, val_text = text[: int(n * TRAIN_FRACTION)], text[int(n * TRAIN_FRACTION):]
+    # The char vocabulary comes from the whole text (as nanoGPT); BPE merges are learnt on train only.
+    tok = make_tokenizer(tokenizer, text if tokenizer == "char" else train_text, vocab_size)
+    dtype = np.uint16 if tok.vocab_size <= 1 << 16 else np.uint32
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    counts = {}
+    for split, part in (("train", train_text), ("val", val_text)):
+        ids = np.asarray(tok.encode(part), dtype=np.int64)
+        if ids.size and (ids.min() < 0 or ids.max() >= tok.vocab_size):
+            raise DataError(f"the tokenizer produced ids outside [0, {tok.vocab_size}) for the {split} split")
+        _atomic_write_bytes(out / f"{split}.bin", ids.astype(dtype).tobytes())
+        counts[split] = int(ids.size)
+    meta = {
+        "format": DATA_FORMAT, "dataset": dataset, "vocab_size": int(tok.vocab_size),
+        "dtype": np.dtype(dtype).name, "train_tokens": counts["train"], "val_tokens": counts["val"],
+        "source": where, "source_sha256": digest, "tokenizer": tok.to_dict(),
+    }
+    _atomic_write_bytes(out / "meta.json", json.dumps(meta).encode())
+    log(f"prepared {dataset} in {out}: vocab {tok.vocab_size} ({tokenizer}), "
+        f"{counts['train']:,} train and {counts['val']:,} val tokens ({np.dtype(dtype).name})")
+    return meta
+
+
+def _atomic_write_bytes(path: Path, payload: bytes) -> None:
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    with open(tmp, "wb") as f:
+        f.write(payload)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def load_meta(data_dir: str | Path) -> dict[str, Any]:
+    path = Path(data_dir) / "meta.json"
+    if not path.is_file():
+        raise DataError(f"no prepared dataset in {data_dir} ({path} is missing); run python -m numgpt prepare")
+    try:
+        meta = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DataError(f"{path} is not valid JSON ({e}); delete the directory and prepare again") from None
+    if not isinstance(meta, dict) or meta.get("format") != DATA_FORMAT:
+        raise DataError(f"{path} is not a numgpt dataset meta file (format {DATA_FORMAT!r} expected)")
+    return meta
+
+
+def load_split(data_dir: str | Path, split: str, meta: dict[str, Any] | None = None) -> np.memmap:
+    """The token ids of ``split`` ("train" or "val"), memory-mapped read-only."""
+    meta = meta or load_meta(data_dir)
+    path = Path(data_dir) / f"{split}.bin"
+    dtype = np.dtype(meta["dtype"])
+    expected = meta[f"{split}_tokens"]
+    size = path.stat().st_size if path.is_file() else -1
+    if size != expected * dtype.itemsize:
+        raise DataError(f"{path} should hold {expected} {dtype.name} tokens ({expected * dtype.itemsize} bytes) but "
+                        f"{'is missing' if size < 0 else f'has {size} bytes'}; prepare the dataset again")
+    if expected == 0:
+        return np.zeros(0, dtype=dtype)  # np.memmap cannot map an empty file
+    return np.memmap(path, dtype=dtype, mode="r")
+
+
+def get_batch(data: np.ndarray, batch_size: int, block_size: int,
+              rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``batch_size`` random windows of ``data``: inputs ``x`` and targets ``y``, both (B, T) int64.
+
+    Window b starts at ``i_b``, drawn uniformly from ``[0, len(data) - block_size)`` by
+    ``rng.integers``, so ``x[b] = data[i_b : i_b + T]`` and ``y[b] = data[i_b + 1 : i_b + T + 1]``
+    (the next token at each position; the last target is still inside ``data``).
+    """
+    n = len(data)
+    if n <= block_size:
+        raise DataError(f"the data has {n} tokens, too few for one window of block_size {block_size} plus a target "
+                        f"(need at least {block_size + 1})")
+    starts = rng.integers(0, n - block_size, size=batch_size)
+    idx = starts[:, None] + np.arange(block_size + 1)  # (B, T+1): one gather reads x and y
+    window = np.asarray(data[idx], dtype=np.int64)
+    return window[:, :-1], window[:, 1:]
+
+
+def estimate_loss(model: Any, splits: dict[str, np.ndarray], eval_iters: int, batch_size: int, block_size: int,
+                  rng: np.random.Generator) -> dict[str, float]:
+    """Mean loss over ``eval_iters`` random batches of each split, in eval mode, under no_grad."""
+    was_training = getattr(model, "training", True)
+    model.eval()
+    out = {}
+    try:
+        with no_grad():
+            for name, data in splits.items():
+                losses = [float(model(*get_batch(data, batch_size, block_size, rng))[1].item())
+                          for _ in range(eval_iters)]
+                out[name] = float(np.mean(losses))
+    finally:
+        model.train(was_training)
+    return out
