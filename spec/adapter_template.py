@@ -373,3 +373,71 @@ def gpt_forward(model: Any, idx: np.ndarray, targets: np.ndarray | None = None) 
 # =============================================================================================
 # M7: sampling
 # =============================================================================================
+# The filter pipeline, in this order: temperature (0 = greedy), top-k, softmax, top-p. Ties are
+# broken deterministically: among equal logits (or probabilities) the LOWER token id ranks first.
+# Invalid parameters raise ValueError whose message names the parameter: temperature < 0 or NaN,
+# top_k < 1, top_p outside (0, 1].
+
+
+def filter_logits(logits: np.ndarray, temperature: float = 1.0, top_k: int | None = None,
+                  top_p: float | None = None) -> np.ndarray:
+    """The distribution to sample the next token from, as float probabilities of logits' shape.
+
+    logits: float array (V,) or (B, V) (one row per sequence; do not modify it).
+    * temperature 0: one-hot at the argmax (lowest id among ties); top_k/top_p change nothing.
+    * otherwise: divide the logits by temperature; top_k (None = off): keep exactly the
+      min(k, V) highest (ties: lower ids); softmax; top_p (None = off): walk the tokens from the
+      most probable down and keep every token up to AND INCLUDING the one whose running total
+      first reaches p (so at least one token survives); renormalise. Each row sums to 1.
+    """
+    raise NotImplementedError
+
+
+def sample(logits: np.ndarray, num_samples: int, temperature: float = 1.0, top_k: int | None = None,
+           top_p: float | None = None, seed: int = 0) -> np.ndarray:
+    """``num_samples`` independent draws (int array (num_samples,)) of the next token from 1-D
+    ``logits`` (V,), each from the ``filter_logits`` distribution, using one random generator
+    seeded with ``seed`` (the same seed gives the same draws). Temperature 0 always gives the
+    argmax. Tokens removed by the filters must never be drawn."""
+    raise NotImplementedError
+
+
+def utf8_stream(chunks: Sequence[bytes]) -> list[str]:
+    """Decode UTF-8 bytes that arrive in ``chunks`` (as a byte-level tokenizer emits them).
+
+    Returns ``len(chunks) + 1`` strings: the text completed by each chunk (a character split across
+    chunks appears, whole, in the piece of the chunk that completes it; "" while incomplete), then
+    the flush at the end of the stream. Invalid bytes, and a character still incomplete at the end,
+    become U+FFFD; never raise.
+    """
+    raise NotImplementedError
+
+
+# Generation runs on the M4 ``gpt_model`` handle. Past block_size the model sees the last
+# block_size tokens of the sequence (the window slides by one token per step, as nanoGPT's loop
+# without a cache); with a KV cache the logits must equal that recomputation (float64: 1e-10).
+
+
+def generate(model: Any, prompt_ids: np.ndarray, max_new_tokens: int, temperature: float = 1.0,
+             top_k: int | None = None, top_p: float | None = None, seed: int | None = None,
+             stop_tokens: Sequence[int] = (), use_cache: bool = True) -> np.ndarray:
+    """Sample up to ``max_new_tokens`` tokens after ``prompt_ids`` (1-D int array).
+
+    Returns a 1-D int array: the prompt followed by the new tokens. Each new token is drawn from
+    ``filter_logits`` of the model's next-token logits on the last block_size tokens. Same seed,
+    same tokens, with or without the cache. Generation stops right after emitting a token in
+    ``stop_tokens`` (that token included). ValueError (naming the problem) for: an empty prompt, a
+    prompt id outside [0, vocab_size) (name the id), max_new_tokens < 0, invalid filter parameters.
+    """
+    raise NotImplementedError
+
+
+def step_logits(model: Any, prompt_ids: np.ndarray, continuation_ids: np.ndarray,
+                use_cache: bool = True) -> np.ndarray:
+    """Teacher-forced decoding, the way ``generate`` computes logits: feed ``prompt_ids`` at once,
+    then ``continuation_ids`` one token at a time (with the KV cache if ``use_cache``).
+
+    Returns float array (len(continuation_ids) + 1, V): row j holds the next-token logits after
+    the prompt and the first j continuation tokens, computed on the last block_size tokens.
+    """
+    raise NotImplementedError

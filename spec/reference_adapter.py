@@ -238,3 +238,40 @@ def gpt_forward(model: GPT, idx: np.ndarray, targets: np.ndarray | None = None):
 # =============================================================================================
 # M7: sampling
 # =============================================================================================
+from numgpt import sampling as _sampling  # noqa: E402
+
+
+def filter_logits(logits: np.ndarray, temperature: float = 1.0, top_k: int | None = None,
+                  top_p: float | None = None) -> np.ndarray:
+    return _sampling.filter_logits(logits, temperature, top_k, top_p)
+
+
+def sample(logits: np.ndarray, num_samples: int, temperature: float = 1.0, top_k: int | None = None,
+           top_p: float | None = None, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    if temperature == 0:
+        return np.array([_sampling.sample_next(logits, rng, 0.0, top_k, top_p)] * num_samples)
+    return _sampling.sample_from_probs(_sampling.filter_logits(logits, temperature, top_k, top_p), rng, num_samples)
+
+
+def utf8_stream(chunks: Sequence[bytes]) -> list[str]:
+    decoder = _sampling.Utf8StreamDecoder()
+    return [decoder.feed(c) for c in chunks] + [decoder.finish()]
+
+
+def generate(model: GPT, prompt_ids: np.ndarray, max_new_tokens: int, temperature: float = 1.0,
+             top_k: int | None = None, top_p: float | None = None, seed: int | None = None,
+             stop_tokens: Sequence[int] = (), use_cache: bool = True) -> np.ndarray:
+    return _sampling.generate(model, prompt_ids, max_new_tokens, temperature, top_k, top_p, seed, stop_tokens,
+                              use_cache)
+
+
+def _teacher_forced(decoder: "_sampling.Decoder", prompt_ids: np.ndarray, continuation_ids: np.ndarray) -> np.ndarray:
+    with _sampling.inference_mode(decoder.model):
+        rows = [decoder.feed(np.asarray(prompt_ids).tolist())]
+        rows += [decoder.feed([int(t)]) for t in continuation_ids]
+    return np.stack(rows)  # (len(continuation) + 1, V)
+
+
+def step_logits(model: GPT, prompt_ids: np.ndarray, continuation_ids: np.ndarray, use_cache: bool = True) -> np.ndarray:
+    return _teacher_forced(_sampling.Decoder(model, use_cache=use_cache), prompt_ids, continuation_ids)

@@ -1,0 +1,416 @@
+"""M7 sampling: logit filters, seeded draws, streaming UTF-8, and generation with a KV cache.
+
+Contracts (see the M7 section of spec/adapter_template.py):
+
+* ``filter_logits(logits, temperature, top_k, top_p) -> probabilities`` must equal, to the
+  tolerances below, the distribution of the independent oracle ``oracle_filter`` in this file:
+  temperature first (0 = greedy one-hot at the argmax), then top-k (exactly k tokens; ties go
+  to the LOWER token id), then softmax, then top-p (the smallest set of most probable tokens
+  whose total reaches p, INCLUDING the token that crosses p; always >= 1 token), renormalised.
+* ``sample(...)``: 10,000 seeded draws whose frequencies match the oracle distribution by a
+  chi-square goodness-of-fit test at significance ALPHA = 1e-3 (see ``chi2_critical``).
+* ``utf8_stream(chunks)``: incremental UTF-8 decoding across chunk boundaries.
+* ``generate`` / ``step_logits`` through the M4 ``gpt_model`` handle: decoding with the KV cache
+  gives the same logits as recomputing the last ``block_size`` tokens (float64: 1e-10), also
+  after the context has slid past ``block_size``; same seed, same tokens; invalid parameters
+  raise ``ValueError`` naming the parameter.
+
+Tolerances: probabilities vs the oracle: |got - expected| <= PROB_ATOL + PROB_RTOL * expected
+(both sides are float64 softmaxes; they may differ by a few ulps). Cached vs uncached logits of
+the same implementation: CACHE_RTOL/CACHE_ATOL (float64, only summation order differs).
+Implementation vs the spec's own NumPy GPT (spec/oracle.py): oracle.MODEL_RTOL/MODEL_ATOL.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from spec import oracle
+from spec.numerics import assert_close
+
+pytestmark = pytest.mark.milestone("M7")
+
+PROB_RTOL, PROB_ATOL = 1e-9, 1e-12
+CACHE_RTOL, CACHE_ATOL = 1e-10, 1e-10
+N_DRAWS = 10_000
+ALPHA = 1e-3
+
+# ----------------------------------------------------------------------------- oracles
+
+
+def oracle_filter(logits, temperature=1.0, top_k=None, top_p=None) -> np.ndarray:
+    """The specified sampling distribution, written as plainly as possible (one row at a time,
+    Python sorting with explicit (score, id) keys)."""
+    x = np.asarray(logits, dtype=np.float64)
+    if x.ndim == 2:
+        return np.stack([oracle_filter(row, temperature, top_k, top_p) for row in x])
+    V = x.shape[0]
+    out = np.zeros(V)
+    if temperature == 0:
+        best = max(range(V), key=lambda i: (x[i], -i))  # highest logit, lowest id among ties
+        out[best] = 1.0
+        return out
+    x = x / temperature
+    by_logit = sorted(range(V), key=lambda i: (-x[i], i))
+    kept = by_logit if top_k is None else by_logit[:top_k]
+    m = max(x[i] for i in kept)
+    for i in kept:
+        out[i] = math.exp(x[i] - m)
+    out /= out.sum()
+    if top_p is not None:
+        nucleus, total = [], 0.0
+        for i in sorted(range(V), key=lambda i: (-out[i], i)):
+            if out[i] == 0.0:
+                break
+            nucleus.append(i)
+            total += out[i]
+            if total >= top_p:
+                break
+        trimmed = np.zeros(V)
+        trimmed[nucleus] = out[nucleus]
+        out = trimmed / trimmed.sum()
+    return out
+
+
+# Upper 1e-3 quantiles of the chi-square distribution (standard tables, e.g. NIST/SEMATECH
+# e-Handbook 1.3.6.7.4), by degrees of freedom. Beyond the table: Wilson-Hilferty.
+CHI2_CRITICAL_999 = {1: 10.828, 2: 13.816, 3: 16.266, 4: 18.467, 5: 20.515, 6: 22.458, 7: 24.322,
+                     8: 26.124, 9: 27.877, 10: 29.588, 11: 31.264, 12: 32.909, 13: 34.528, 14: 36.123,
+                     15: 37.697, 16: 39.252, 17: 40.790, 18: 42.312, 19: 43.820, 20: 45.315}
+Z_999 = 3.090232  # the standard normal quantile at 1 - 1e-3
+
+
+def chi2_critical(df: int) -> float:
+    """The chi-square value exceeded with probability ALPHA = 1e-3 (no scipy): tabulated for
+    df <= 20, else the Wilson-Hilferty approximation df * (1 - 2/(9 df) + z sqrt(2/(9 df)))^3,
+    accurate to < 1% there."""
+    if df in CHI2_CRITICAL_999:
+        return CHI2_CRITICAL_999[df]
+    c = 2.0 / (9.0 * df)
+    return df * (1.0 - c + Z_999 * math.sqrt(c)) ** 3
+
+
+def assert_draws_match(draws, expected: np.ndarray, what: str) -> None:
+    """Chi-square goodness of fit of integer draws against the distribution ``expected``."""
+    draws = np.asarray(draws)
+    V = expected.shape[0]
+    assert draws.shape == (N_DRAWS,), f"{what}: expected {N_DRAWS} draws as a 1-D array, got shape {draws.shape}"
+    assert draws.dtype.kind in "iu", f"{what}: draws must be integer token ids, got dtype {draws.dtype}"
+    outside = draws[(draws < 0) | (draws >= V)]
+    assert outside.size == 0, f"{what}: drew ids outside [0, {V}): {np.unique(outside)[:10]}"
+    counts = np.bincount(draws, minlength=V)
+    impossible = np.flatnonzero((expected == 0) & (counts > 0))
+    assert impossible.size == 0, (
+        f"{what}: drew tokens {impossible.tolist()} that the filters remove (probability 0), "
+        f"{counts[impossible].tolist()} times; filtered tokens must never be sampled")
+    support = expected > 0
+    exp_counts = N_DRAWS * expected[support]
+    assert exp_counts.min() >= 5, "spec bug: chi-square needs expected counts >= 5"
+    stat = float(np.sum((counts[support] - exp_counts) ** 2 / exp_counts))
+    df = int(support.sum()) - 1
+    if df == 0:
+        return  # a single possible token: covered by the check above
+    crit = chi2_critical(df)
+    assert stat <= crit, (
+        f"{what}: sampled frequencies do not match the filtered distribution: chi-square "
+        f"{stat:.1f} > {crit:.3f} (df {df}, alpha {ALPHA:g}, {N_DRAWS} draws).\n"
+        f"  expected frequencies {np.round(expected, 4).tolist()}\n"
+        f"  observed frequencies {np.round(counts / N_DRAWS, 4).tolist()}\n"
+        f"  likely causes: drawing from unnormalised or unfiltered probabilities, or a CDF off by one")
+
+
+def probs_close(impl_probs, expected: np.ndarray, what: str) -> None:
+    got = np.asarray(impl_probs)
+    assert got.dtype.kind == "f", f"{what}: probabilities must be floats, got dtype {got.dtype}"
+    assert_close(got, expected, PROB_RTOL, PROB_ATOL, what)
+
+
+# ----------------------------------------------------------------------------- filters
+
+LOGITS = np.array([1.2, -0.3, 2.5, 0.7, 2.5, -1.9, 0.0, 1.9])  # ids 2 and 4 tie for the max
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.5, 2.0, 1e-3])
+def test_temperature_scales_logits_before_softmax(impl, temperature):
+    got = impl.filter_logits(LOGITS.copy(), temperature=temperature)
+    probs_close(got, oracle_filter(LOGITS, temperature),
+                f"filter_logits(temperature={temperature}) vs softmax(logits / temperature)"
+                " (temperature divides the LOGITS; dividing probabilities has no effect)")
+
+
+def test_temperature_zero_is_greedy_with_lowest_id_on_ties(impl):
+    got = np.asarray(impl.filter_logits(LOGITS.copy(), temperature=0.0))
+    expected = np.zeros(8)
+    expected[2] = 1.0
+    probs_close(got, expected, "filter_logits(temperature=0): one-hot at the argmax; ids 2 and 4 tie, "
+                "the lower id (2) must win")
+
+
+def test_filter_accepts_a_batch_of_rows_and_keeps_input(impl):
+    rng = np.random.default_rng(7)
+    logits = rng.normal(size=(3, 10)) * 2
+    before = logits.copy()
+    got = impl.filter_logits(logits, temperature=0.8, top_k=6, top_p=0.9)
+    probs_close(got, oracle_filter(before, 0.8, 6, 0.9), "filter_logits on a (B=3, V=10) batch, row by row")
+    assert_close(logits, before, 0, 0, "filter_logits must not modify its input logits")
+    assert_close(np.asarray(got).sum(-1), np.ones(3), 0, 1e-12, "each row of probabilities sums to 1")
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 5, 8, 50])
+def test_top_k_keeps_exactly_k_highest(impl, k):
+    got = np.asarray(impl.filter_logits(LOGITS.copy(), temperature=1.0, top_k=k))
+    expected = oracle_filter(LOGITS, 1.0, top_k=k)
+    n_kept = int((got > 0).sum())
+    assert n_kept == min(k, 8), f"top_k={k} on V=8 logits must keep exactly {min(k, 8)} tokens, kept {n_kept}: {got}"
+    probs_close(got, expected, f"filter_logits(top_k={k}) (k >= V keeps everything)")
+
+
+def test_top_k_ties_go_to_lower_ids(impl):
+    logits = np.array([1.0, 3.0, 3.0, 3.0, 0.5])
+    got = np.asarray(impl.filter_logits(logits, temperature=1.0, top_k=2))
+    probs_close(got, np.array([0.0, 0.5, 0.5, 0.0, 0.0]),
+                "top_k=2 on logits [1, 3, 3, 3, 0.5]: three tokens tie; keep exactly 2, the lower ids 1 and 2")
+
+
+# probabilities [0.5, 0.3, 0.15, 0.05] (as log-probability logits, in a shuffled order)
+P4 = np.array([0.15, 0.5, 0.05, 0.3])
+
+
+@pytest.mark.parametrize("p, kept", [(0.2, [1]), (0.49, [1]), (0.6, [1, 3]), (0.79, [1, 3]),
+                                     (0.81, [1, 3, 0]), (0.94, [1, 3, 0]), (0.96, [0, 1, 2, 3]),
+                                     (1.0, [0, 1, 2, 3])])
+def test_top_p_keeps_the_smallest_set_reaching_p(impl, p, kept):
+    got = np.asarray(impl.filter_logits(np.log(P4), temperature=1.0, top_p=p))
+    expected = np.zeros(4)
+    expected[kept] = P4[kept] / P4[kept].sum()
+    probs_close(got, expected,
+                f"top_p={p} on probabilities {P4.tolist()}: keep ids {sorted(kept)} (walk from the most "
+                f"probable; INCLUDE the token whose running total first reaches p)")
+
+
+def test_top_p_always_keeps_at_least_one_token(impl):
+    got = np.asarray(impl.filter_logits(np.log(P4), temperature=1.0, top_p=1e-9))
+    probs_close(got, np.array([0.0, 1.0, 0.0, 0.0]), "top_p=1e-9: the most probable token alone")
+
+
+def test_top_k_is_applied_before_top_p(impl):
+    p = np.array([0.4, 0.3, 0.2, 0.1])
+    got = np.asarray(impl.filter_logits(np.log(p), temperature=1.0, top_k=2, top_p=0.55))
+    probs_close(got, np.array([1.0, 0.0, 0.0, 0.0]),
+                "top_k=2 then top_p=0.55 on [0.4, 0.3, 0.2, 0.1]: top-k leaves [4/7, 3/7]; 4/7 >= 0.55 so "
+                "top-p keeps only id 0 (doing top-p first would keep ids 0 and 1)")
+
+
+@pytest.fixture(scope="module")
+def filter_probe(impl) -> None:
+    """Call filter_logits once before hypothesis starts: hypothesis would spend seconds shrinking an
+    example that fails only because the adapter raises NotImplementedError."""
+    impl.filter_logits(np.zeros(2), temperature=1.0)
+
+
+@settings(max_examples=25, deadline=None, derandomize=True, database=None)
+@given(seed=st.integers(0, 2**31 - 1), V=st.integers(1, 40),
+       temperature=st.sampled_from([0.0, 0.3, 1.0, 1.7]),
+       top_k=st.one_of(st.none(), st.integers(1, 45)),
+       top_p=st.one_of(st.none(), st.floats(0.05, 1.0)))
+def test_filters_match_oracle_on_random_logits(impl, filter_probe, seed, V, temperature, top_k, top_p):
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(size=V) * 3
+    base = oracle_filter(logits, temperature, top_k)
+    if top_p is not None and temperature != 0:
+        running = np.cumsum(np.sort(base)[::-1])
+        if np.min(np.abs(running - top_p)) < 1e-9:
+            return  # p sits on a cumulative boundary: the answer would hinge on rounding
+    expected = oracle_filter(logits, temperature, top_k, top_p)
+    got = impl.filter_logits(logits.copy(), temperature=temperature, top_k=top_k, top_p=top_p)
+    probs_close(got, expected, f"filter_logits(V={V}, temperature={temperature}, top_k={top_k}, top_p={top_p})")
+
+
+def test_filters_are_finite_for_huge_logits(impl):
+    logits = np.array([1e4, 9990.0, -1e4, 0.0])
+    got = impl.filter_logits(logits, temperature=0.5, top_k=3, top_p=0.999)
+    probs_close(got, oracle_filter(logits, 0.5, 3, 0.999), "filter_logits on logits of magnitude 1e4 (stable softmax)")
+
+
+BAD_PARAMS = [
+    (dict(temperature=-0.5), "temperature"),
+    (dict(temperature=float("nan")), "temperature"),
+    (dict(top_k=0), "top"),
+    (dict(top_k=-3), "top"),
+    (dict(top_p=0.0), "top"),
+    (dict(top_p=1.5), "top"),
+    (dict(top_p=-0.1), "top"),
+]
+
+
+@pytest.mark.parametrize("kwargs, name", BAD_PARAMS, ids=[str(k) for k, _ in BAD_PARAMS])
+def test_filter_rejects_invalid_parameters(impl, kwargs, name):
+    args = dict(temperature=1.0, top_k=None, top_p=None) | kwargs
+    with pytest.raises(ValueError) as err:
+        impl.filter_logits(LOGITS.copy(), **args)
+    assert name in str(err.value).lower(), f"the error for {kwargs} must name the parameter: {err.value!r}"
+
+
+# ----------------------------------------------------------------------------- sampling statistics
+
+SAMPLE_CASES = [
+    (dict(temperature=1.0), "plain softmax"),
+    (dict(temperature=0.7, top_k=4), "temperature 0.7, top_k 4"),
+    (dict(temperature=1.3, top_p=0.8), "temperature 1.3, top_p 0.8"),
+    (dict(temperature=1.0, top_k=5, top_p=0.9), "top_k 5 then top_p 0.9"),
+]
+SAMPLE_LOGITS = np.array([0.3, -0.2, 1.1, 0.9, -1.0, 0.4, 0.0, -0.5])
+
+
+@pytest.mark.parametrize("kwargs, what", SAMPLE_CASES, ids=[w for _, w in SAMPLE_CASES])
+def test_sample_frequencies_match_filtered_distribution(impl, kwargs, what):
+    expected = oracle_filter(SAMPLE_LOGITS, kwargs["temperature"], kwargs.get("top_k"), kwargs.get("top_p"))
+    draws = impl.sample(SAMPLE_LOGITS.copy(), N_DRAWS, seed=1234, **kwargs)
+    assert_draws_match(draws, expected, f"sample({what}, seed=1234)")
+
+
+def test_sample_is_seeded(impl):
+    a = np.asarray(impl.sample(SAMPLE_LOGITS.copy(), 200, temperature=1.0, seed=5))
+    b = np.asarray(impl.sample(SAMPLE_LOGITS.copy(), 200, temperature=1.0, seed=5))
+    c = np.asarray(impl.sample(SAMPLE_LOGITS.copy(), 200, temperature=1.0, seed=6))
+    assert np.array_equal(a, b), "sample(seed=5) twice must give the same draws"
+    assert not np.array_equal(a, c), "sample(seed=5) and sample(seed=6) gave identical 200 draws"
+
+
+def test_sample_greedy_is_deterministic(impl):
+    draws = np.asarray(impl.sample(LOGITS.copy(), 100, temperature=0.0, seed=3))
+    assert np.all(draws == 2), f"temperature 0 must always pick id 2 (the lowest-id argmax), got {np.unique(draws)}"
+
+
+# ----------------------------------------------------------------------------- streaming UTF-8
+
+TEXT = "héllo, wörld — € 𝄞 ok"
+
+
+def test_utf8_stream_handles_boundaries_inside_characters(impl):
+    data = TEXT.encode("utf-8")
+    for cut in range(1, len(data)):
+        pieces = impl.utf8_stream([data[:cut], data[cut:]])
+        assert "".join(pieces) == TEXT, f"split at byte {cut}: pieces {pieces!r} do not join to {TEXT!r}"
+        assert "\ufffd" not in "".join(pieces)
+    pieces = impl.utf8_stream([bytes([b]) for b in data])
+    assert "".join(pieces) == TEXT, f"one byte at a time: got {''.join(pieces)!r}"
+    euro = pieces[data.index("€".encode()):][:3]
+    assert euro[:2] == ["", ""] and euro[2] == "€", (
+        f"a 3-byte character fed byte by byte must emit nothing until its last byte, got {euro!r}")
+
+
+def test_utf8_stream_replaces_invalid_and_truncated_bytes(impl):
+    pieces = impl.utf8_stream([b"ok\xff", b"\xe2\x82"])  # an invalid byte, then an unfinished euro sign
+    text = "".join(pieces)
+    assert text.startswith("ok\ufffd") and text.endswith("\ufffd"), (
+        f"invalid bytes become U+FFFD and an unfinished character is flushed as U+FFFD at the end; got {text!r}")
+
+
+# ----------------------------------------------------------------------------- generation (M4 handle)
+
+CONFIG = dict(block_size=8, vocab_size=11, n_layer=2, n_head=2, n_embd=16, dropout=0.0, bias=True)
+STATE = oracle.random_gpt_state(CONFIG, seed=21, scale=0.5)
+PROMPT = np.array([3, 1, 4, 1, 5], dtype=np.int64)
+
+
+@pytest.fixture(scope="module")
+def model(impl):
+    return impl.gpt_model(dict(CONFIG), {k: v.copy() for k, v in STATE.items()}, dtype=np.float64)
+
+
+def window_logits(seq: np.ndarray) -> np.ndarray:
+    """The oracle's next-token logits for ``seq``: the spec's own GPT on its last block_size tokens."""
+    window = np.asarray(seq)[-CONFIG["block_size"]:]
+    return oracle.gpt_forward(CONFIG, STATE, window[None])[0][0, -1]
+
+
+def greedy_oracle(prompt: np.ndarray, n: int) -> np.ndarray:
+    seq = list(prompt)
+    for _ in range(n):
+        seq.append(int(np.argmax(window_logits(np.array(seq)))))
+    return np.array(seq)
+
+
+def test_step_logits_cached_equals_recompute_past_block_size(impl, model):
+    cont = np.array([2, 7, 1, 8, 2, 8, 1, 8, 2, 8, 4, 5], dtype=np.int64)  # 5 + 12 = 17 > block_size 8
+    cached = np.asarray(impl.step_logits(model, PROMPT, cont, use_cache=True))
+    fresh = np.asarray(impl.step_logits(model, PROMPT, cont, use_cache=False))
+    assert cached.shape == (len(cont) + 1, CONFIG["vocab_size"]), f"step_logits shape {cached.shape}"
+    for j in range(len(cont) + 1):
+        n = len(PROMPT) + j
+        assert_close(cached[j], fresh[j], CACHE_RTOL, CACHE_ATOL,
+                     f"next-token logits after {n} tokens (block_size {CONFIG['block_size']}): KV-cache decoding vs "
+                     f"recomputing the last block_size tokens (likely cause: cache positions off, or the window "
+                     f"not re-filled when it slides)")
+    for j in range(len(cont) + 1):
+        expected = window_logits(np.concatenate([PROMPT, cont[:j]]))
+        assert_close(cached[j], expected, oracle.MODEL_RTOL, oracle.MODEL_ATOL,
+                     f"cached next-token logits after {len(PROMPT) + j} tokens vs the spec's NumPy GPT on the last "
+                     f"block_size tokens")
+
+
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_greedy_generate_matches_oracle_past_block_size(impl, model, use_cache):
+    got = np.asarray(impl.generate(model, PROMPT.copy(), 10, temperature=0.0, use_cache=use_cache))
+    expected = greedy_oracle(PROMPT, 10)
+    assert got.ndim == 1 and got.dtype.kind in "iu", f"generate returns a 1-D int array, got {got.dtype} {got.shape}"
+    assert np.array_equal(got, expected), (
+        f"greedy generate(use_cache={use_cache}) = {got.tolist()}, but the argmax of the spec's GPT on the last "
+        f"{CONFIG['block_size']} tokens gives {expected.tolist()} (the output is prompt + new tokens)")
+
+
+@pytest.mark.parametrize("kwargs", [dict(temperature=1.0), dict(temperature=0.8, top_k=4), dict(temperature=1.2, top_p=0.7)],
+                         ids=["T1", "T0.8-k4", "T1.2-p0.7"])
+def test_generate_seeded_and_cache_agnostic(impl, model, kwargs):
+    a = np.asarray(impl.generate(model, PROMPT.copy(), 12, seed=11, use_cache=True, **kwargs))
+    b = np.asarray(impl.generate(model, PROMPT.copy(), 12, seed=11, use_cache=True, **kwargs))
+    c = np.asarray(impl.generate(model, PROMPT.copy(), 12, seed=11, use_cache=False, **kwargs))
+    assert a.shape == (len(PROMPT) + 12,) and np.array_equal(a[:len(PROMPT)], PROMPT), (
+        f"generate returns the prompt followed by 12 new ids, got {a.tolist()}")
+    assert np.all((a >= 0) & (a < CONFIG["vocab_size"])), f"ids outside the vocab: {a.tolist()}"
+    assert np.array_equal(a, b), f"same seed, different tokens: {a.tolist()} vs {b.tolist()}"
+    assert np.array_equal(a, c), f"use_cache=True {a.tolist()} vs use_cache=False {c.tolist()} (same seed)"
+
+
+def test_generate_stops_at_stop_token(impl, model):
+    full = greedy_oracle(PROMPT, 6)[len(PROMPT):]
+    stop = int(full[2])
+    first = int(np.flatnonzero(full == stop)[0])
+    got = np.asarray(impl.generate(model, PROMPT.copy(), 6, temperature=0.0, stop_tokens=(stop,)))
+    expected = np.concatenate([PROMPT, full[:first + 1]])
+    assert np.array_equal(got, expected), (
+        f"with stop_tokens=({stop},) generation ends right after the first {stop} (included): "
+        f"expected {expected.tolist()}, got {got.tolist()}")
+
+
+def test_generate_zero_new_tokens_returns_prompt(impl, model):
+    got = np.asarray(impl.generate(model, PROMPT.copy(), 0))
+    assert np.array_equal(got, PROMPT), f"max_new_tokens=0 returns the prompt, got {got.tolist()}"
+
+
+GEN_BAD = [
+    (dict(temperature=-1.0), "temperature"),
+    (dict(top_k=0), "top"),
+    (dict(top_p=0.0), "top"),
+    (dict(top_p=1.01), "top"),
+    (dict(prompt=np.array([], dtype=np.int64)), "prompt"),
+    (dict(prompt=np.array([1, 11], dtype=np.int64)), "11"),
+    (dict(prompt=np.array([1, -1], dtype=np.int64)), "-1"),
+    (dict(max_new_tokens=-1), "max_new_tokens"),
+]
+
+
+@pytest.mark.parametrize("kwargs, needle", GEN_BAD, ids=[str({k: (v.tolist() if hasattr(v, 'tolist') else v)
+                                                             for k, v in kw.items()}) for kw, _ in GEN_BAD])
+def test_generate_rejects_invalid_input(impl, model, kwargs, needle):
+    kwargs = dict(kwargs)
+    prompt = kwargs.pop("prompt", PROMPT.copy())
+    n = kwargs.pop("max_new_tokens", 3)
+    with pytest.raises(ValueError) as err:
+        impl.generate(model, prompt, n, **kwargs)
+    assert needle in str(err.value).lower(), f"the error must name the problem ({needle!r}): {err.value!r}"
