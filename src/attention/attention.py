@@ -32,7 +32,7 @@ from ..nn.functional import softmax_, softmax_backward
 from ..tensor import Tensor, no_grad
 
 __all__ = [
-    "scaled_dot_product_attention", "causal_self_attention", "CausalSelfAttention", "KVCache", "LayerKVCache",
+    "scaled_dot_product_attention", "attention_weights", "causal_self_attention", "CausalSelfAttention", "KVCache", "LayerKVCache",
     "causal_bias",
 ]
 
@@ -71,18 +71,22 @@ def _mask_bias(mask: Any, causal: bool, tq: int, tk: int, dtype: Any) -> np.ndar
 # ----------------------------------------------------------------------------- shared kernels
 
 
-def _attend(q: np.ndarray, k: np.ndarray, v: np.ndarray, bias: np.ndarray | None, keep: np.ndarray | None):
-    """Forward kernel. Returns ``(y, A, Ad)``: output, attention weights, and the weights actually
-    applied to ``v`` (``A`` times the pre-scaled dropout mask ``keep``; ``A`` itself without dropout)."""
-    scale = 1.0 / math.sqrt(q.shape[-1])
+def _weights(q: np.ndarray, k: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+    """Attention weights ``softmax(q k^T / sqrt(hs) + bias)``, (..., Tq, Tk)."""
     att = np.matmul(q, np.swapaxes(k, -1, -2))  # (..., Tq, Tk), a fresh array we own
-    att *= scale
+    att *= 1.0 / math.sqrt(q.shape[-1])
     if bias is not None:
         try:
             att += bias
         except ValueError:
             raise ValueError(f"attention mask of shape {bias.shape} does not broadcast to the scores' shape {att.shape}") from None
-    softmax_(att, axis=-1)
+    return softmax_(att, axis=-1)
+
+
+def _attend(q: np.ndarray, k: np.ndarray, v: np.ndarray, bias: np.ndarray | None, keep: np.ndarray | None):
+    """Forward kernel. Returns ``(y, A, Ad)``: output, attention weights, and the weights actually
+    applied to ``v`` (``A`` times the pre-scaled dropout mask ``keep``; ``A`` itself without dropout)."""
+    att = _weights(q, k, bias)  # (..., Tq, Tk)
     att_d = att if keep is None else att * keep
     return np.matmul(att_d, v), att, att_d
 
@@ -157,6 +161,15 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, causal: bool =
         return _attend_backward(g, q.data, k.data, v.data, att, att_d, keep)
 
     return Tensor.from_op(y, (q, k, v), backward, "scaled_dot_product_attention")
+
+
+def attention_weights(q: Any, k: Any, causal: bool = False, mask: Any = None) -> np.ndarray:
+    """The attention weights (..., Tq, Tk) that ``scaled_dot_product_attention`` applies to ``v``
+    (same kernel, no graph): for inspection and demos. Rows sum to 1 (0 for fully masked rows)."""
+    q = q.data if isinstance(q, Tensor) else np.asarray(q)
+    k = k.data if isinstance(k, Tensor) else np.asarray(k)
+    tq, tk = q.shape[-2], k.shape[-2]
+    return _weights(q, k, _mask_bias(mask, causal, tq, tk, np.result_type(q.dtype, k.dtype)))
 
 
 def _split_heads(qkv: np.ndarray, n_head: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -209,6 +209,22 @@ def layer_norm(x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float
 # ----------------------------------------------------------------------------- embedding
 
 
+def _scatter_add_rows(ids: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
+    """``out[ids[i]] += rows[i]`` into a zero ``(n, D)`` array, repeated ids summed.
+
+    Sort the ids, sum each run of equal ids with one ``np.add.reduceat``, write the sums once:
+    several times faster than ``np.add.at`` for (N, D) rows.
+    """
+    out = np.zeros((n, rows.shape[1]), dtype=rows.dtype)
+    if ids.size == 0:
+        return out
+    order = np.argsort(ids, kind="stable")
+    sorted_ids = ids[order]
+    starts = np.flatnonzero(np.concatenate(([True], sorted_ids[1:] != sorted_ids[:-1])))
+    out[sorted_ids[starts]] = np.add.reduceat(rows[order], starts, axis=0)
+    return out
+
+
 def embedding(ids: np.ndarray, weight: Tensor) -> Tensor:
     """Rows of ``weight`` (``(num_embeddings, dim)``) picked by integer ``ids`` of any shape.
 
@@ -226,9 +242,7 @@ def embedding(ids: np.ndarray, weight: Tensor) -> Tensor:
     out = weight.data[ids]  # fancy indexing: a fresh array
 
     def backward(g: np.ndarray):
-        dW = np.zeros_like(weight.data)
-        np.add.at(dW, ids.reshape(-1), g.reshape(-1, weight.shape[1]))  # repeated ids accumulate
-        return (dW,)
+        return (_scatter_add_rows(ids.reshape(-1), g.reshape(-1, weight.shape[1]), weight.shape[0]),)
 
     return Tensor.from_op(out, (weight,), backward, "embedding")
 
@@ -240,34 +254,32 @@ _GELU_A = 0.044715
 
 
 def gelu(x: Tensor) -> Tensor:
-    """GPT-2's tanh approximation: ``0.5 x (1 + tanh(k (x + a x^3)))``, ``k = sqrt(2/pi)``, ``a = 0.044715``.
+    """GPT-2's tanh approximation: ``0.5 x (1 + tanh(u))``, ``u = k (x + a x^3)``, ``k = sqrt(2/pi)``, ``a = 0.044715``.
 
-    Backward, with ``t`` the tanh saved from the forward (computed once):
-    ``dy/dx = 0.5 (1 + t) + 0.5 x (1 - t^2) k (1 + 3 a x^2)``.
+    The forward keeps ``h = 0.5 (1 + tanh(u))`` (tanh computed once). Since
+    ``1 - tanh^2 = (1 + tanh)(1 - tanh) = 4 h (1 - h)``, the derivative is
+    ``dy/dx = h + 2 x k (1 + 3 a x^2) h (1 - h)``.
     """
     _check_float("gelu input", x)
     xd = x.data
-    t = xd * xd  # ours; becomes tanh(k (x + a x^3)) in place
-    t *= _GELU_A
-    t += 1.0
-    t *= xd
-    t *= _GELU_K
-    np.tanh(t, out=t)
-    out = t + 1.0
-    out *= xd
-    out *= 0.5
+    h = xd * xd  # ours: becomes h = 0.5 (1 + tanh(u)) in place
+    h *= _GELU_K * _GELU_A
+    h += _GELU_K
+    h *= xd  # u = k (x + a x^3)
+    np.tanh(h, out=h)
+    h += 1.0
+    h *= 0.5
+    out = h * xd
 
     def backward(g: np.ndarray):
-        x2 = xd * xd
-        x2 *= 3.0 * _GELU_A * _GELU_K
-        x2 += _GELU_K  # k (1 + 3 a x^2)
-        d = t * t
-        np.subtract(1.0, d, out=d)  # 1 - t^2
-        d *= xd
-        d *= x2
-        d += t
-        d += 1.0
-        d *= 0.5
+        d = xd * xd
+        d *= 6.0 * _GELU_K * _GELU_A
+        d += 2.0 * _GELU_K
+        d *= xd  # 2 x k (1 + 3 a x^2)
+        hh = np.subtract(1.0, h)
+        hh *= h  # h (1 - h)
+        d *= hh
+        d += h
         d *= g
         return (d,)
 
