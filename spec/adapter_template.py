@@ -355,7 +355,8 @@ def gpt_forward(model: Any, idx: np.ndarray, targets: np.ndarray | None = None) 
     cross_entropy(logits, targets, ignore_index=-1) if ``targets`` (B, T) is given, else None.
     Forward: x = wte[idx] + wpe[0..T-1]; x = block_i(x) for each layer; x = layer_norm(x, ln_f);
     logits = x @ wte^T. Causal: logits at position t depend only on idx[:, :t+1]. T > block_size
-    must raise ValueError naming T and block_size.
+    must raise ValueError naming T and block_size; an id outside [0, vocab_size) must raise
+    IndexError or ValueError naming it.
     """
     raise NotImplementedError
 

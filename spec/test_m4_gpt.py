@@ -171,6 +171,14 @@ def test_gpt_forward_too_long_is_a_clear_error(impl):
         f"the error for T=9 > block_size=8 should name both numbers, got: {e.value}")
 
 
+def test_gpt_forward_out_of_vocab_id_is_a_clear_error(impl):
+    model = impl.gpt_model(CONFIG, oracle.random_gpt_state(CONFIG, 0))
+    idx = np.array([[1, 2, CONFIG["vocab_size"]]])
+    with pytest.raises((IndexError, ValueError)) as e:
+        impl.gpt_forward(model, idx)
+    assert str(CONFIG["vocab_size"]) in str(e.value), f"the error should name the bad id / vocab size, got: {e.value}"
+
+
 def _load_error(impl, state) -> str:
     """The message of the error gpt_model raises for a bad state dict (NotImplementedError, a
     RuntimeError subclass, propagates so the test reads as not implemented)."""
