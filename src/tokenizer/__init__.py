@@ -19,6 +19,7 @@ from .char import CharTokenizer
 from .patterns import GPT2_SPLIT_PATTERN, GPT4_SPLIT_PATTERN, Splitter
 
 __all__ = ["BPETokenizer", "CharTokenizer", "train_bpe", "load_tiktoken_ranks", "recover_merges", "from_dict",
+           "CL100K_SPECIAL_TOKENS",
            "GPT2_SPLIT_PATTERN", "GPT4_SPLIT_PATTERN", "Splitter", "cl100k_ranks_path"]
 
 CL100K_SPECIAL_TOKENS = {"<|endoftext|>": 100257, "<|fim_prefix|>": 100258, "<|fim_middle|>": 100259,

@@ -53,6 +53,7 @@ __all__ = ["BPETokenizer", "train_bpe", "load_tiktoken_ranks", "GPT2_SPLIT_PATTE
 FORMAT = "numgpt-bpe"
 FORMAT_VERSION = 1
 DEFAULT_CACHE_SIZE = 1 << 16
+_NO_RANK = 1 << 62  # larger than any rank
 
 
 def _show(token: bytes) -> str:
@@ -167,23 +168,21 @@ class BPETokenizer:
     # ------------------------------------------------------------------ encoding
 
     def _bpe_pairs(self, chunk: str) -> tuple[int, ...]:
-        """The ids of one chunk: start from its bytes, merge the lowest-rank pair until none is left."""
+        """The ids of one chunk: start from its bytes; while some adjacent pair is a merge, apply the
+        lowest-rank one at every (non-overlapping, left to right) place it occurs."""
         raw = chunk.encode("utf-8")
         ids = list(raw) if self._identity_bytes else [self._byte_ids[v] for v in raw]
-        ranks = self._ranks
+        get = self._ranks.get
         while len(ids) > 1:
-            best = None
-            for pair in zip(ids, ids[1:]):
-                r = ranks.get(pair)
-                if r is not None and (best is None or r < best):
-                    best = r
-            if best is None:
+            pair_ranks = [get(pair, _NO_RANK) for pair in zip(ids, ids[1:])]
+            best = min(pair_ranks)
+            if best == _NO_RANK:
                 break
             new = self._rank_ids[best]
             out: list[int] = []
             i, n = 0, len(ids)
             while i < n:
-                if i + 1 < n and ranks.get((ids[i], ids[i + 1])) == best:
+                if i + 1 < n and pair_ranks[i] == best:
                     out.append(new)
                     i += 2
                 else:
@@ -194,23 +193,27 @@ class BPETokenizer:
 
     def _bpe_ranks(self, chunk: str) -> tuple[int, ...]:
         """tiktoken's procedure: a chunk that is a token is that token; otherwise merge the leftmost
-        adjacent pair whose concatenation has the lowest rank, until no concatenation is a token."""
+        adjacent pair whose concatenation has the lowest rank, until no concatenation is a token.
+        ``pair_ranks[i]`` is the rank of ``parts[i] + parts[i + 1]``; a merge updates two entries."""
         raw = chunk.encode("utf-8")
-        rank_of = self._id_of
-        whole = rank_of.get(raw)
+        get = self._id_of.get
+        whole = get(raw)
         if whole is not None:
             return (whole,)
         parts = [raw[i:i + 1] for i in range(len(raw))]
-        while len(parts) > 1:
-            best, at = None, -1
-            for i in range(len(parts) - 1):
-                r = rank_of.get(parts[i] + parts[i + 1])
-                if r is not None and (best is None or r < best):
-                    best, at = r, i
-            if best is None:
+        pair_ranks = [get(a + b, _NO_RANK) for a, b in zip(parts, parts[1:])]
+        while pair_ranks:
+            best = min(pair_ranks)
+            if best == _NO_RANK:
                 break
-            parts[at:at + 2] = [parts[at] + parts[at + 1]]
-        return tuple(rank_of[p] for p in parts)
+            i = pair_ranks.index(best)
+            parts[i:i + 2] = [parts[i] + parts[i + 1]]
+            del pair_ranks[i]
+            if i > 0:
+                pair_ranks[i - 1] = get(parts[i - 1] + parts[i], _NO_RANK)
+            if i < len(pair_ranks):
+                pair_ranks[i] = get(parts[i] + parts[i + 1], _NO_RANK)
+        return tuple(map(self._id_of.__getitem__, parts))
 
     def _chunk_ids(self, chunk: str) -> tuple[int, ...]:
         """One chunk's ids through the bounded cache."""
