@@ -106,7 +106,7 @@ def tokenizer_from_dict(d: dict[str, Any]) -> Any:
     """Rebuild a tokenizer from its ``to_dict()`` (as stored in meta.json and checkpoints)."""
     from .. import tokenizer as tok
 
-    return tok.tokenizer_from_dict(d)
+    return tok.from_dict(d)
 
 
 # ----------------------------------------------------------------------------- prepare

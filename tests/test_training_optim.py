@@ -1,0 +1,181 @@
+"""Reference unit tests: AdamW / SGD (flat storage), param groups, the LR schedule, clipping."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from numgpt.nn import Parameter
+from numgpt.training.clip import clip_grad_norm
+from numgpt.training.optim import SGD, AdamW, configure_optimizer, param_groups
+from numgpt.training.schedule import get_lr
+
+SHAPES = {"w": (5, 3), "emb": (7, 4), "b": (3,), "ln.weight": (4,), "w3": (2, 3, 2)}
+
+
+def make_params(dtype=np.float32, seed=0):
+    rng = np.random.default_rng(seed)
+    return {n: Parameter(rng.standard_normal(s).astype(dtype)) for n, s in SHAPES.items()}
+
+
+def grad_sequence(steps, seed=1, dtype=np.float32):
+    rng = np.random.default_rng(seed)
+    return [{n: rng.standard_normal(s).astype(dtype) for n, s in SHAPES.items()} for _ in range(steps)]
+
+
+def textbook_adamw(values, grads, lr, betas, eps, wd_for):
+    """Per-parameter AdamW in float64, written the way the paper states it."""
+    p = {n: v.astype(np.float64) for n, v in values.items()}
+    m = {n: np.zeros_like(v) for n, v in p.items()}
+    v2 = {n: np.zeros_like(v) for n, v in p.items()}
+    for t, g in enumerate(grads, start=1):
+        for n in p:
+            gn = g[n].astype(np.float64)
+            p[n] = p[n] - lr * wd_for(n) * p[n]
+            m[n] = betas[0] * m[n] + (1 - betas[0]) * gn
+            v2[n] = betas[1] * v2[n] + (1 - betas[1]) * gn * gn
+            mhat, vhat = m[n] / (1 - betas[0] ** t), v2[n] / (1 - betas[1] ** t)
+            p[n] = p[n] - lr * mhat / (np.sqrt(vhat) + eps)
+    return p
+
+
+def run(opt, params, grads):
+    for g in grads:
+        for n, p in params.items():
+            p.grad = g[n].copy()
+        opt.step()
+        opt.zero_grad()
+
+
+def test_param_groups_decay_only_matrices():
+    groups = param_groups(make_params().items(), 0.1)
+    assert groups[0]["names"] == ["w", "emb", "w3"] and groups[0]["weight_decay"] == 0.1
+    assert groups[1]["names"] == ["b", "ln.weight"] and groups[1]["weight_decay"] == 0.0
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 2e-6)])
+def test_adamw_matches_textbook(dtype, tol):
+    params = make_params(dtype)
+    start = {n: p.data.copy() for n, p in params.items()}
+    grads = grad_sequence(10, dtype=dtype)
+    opt = configure_optimizer(params.items(), lr=0.01, betas=(0.9, 0.99), weight_decay=0.1)
+    run(opt, params, grads)
+    want = textbook_adamw(start, grads, 0.01, (0.9, 0.99), 1e-8, lambda n: 0.1 if len(SHAPES[n]) >= 2 else 0.0)
+    for n, p in params.items():
+        assert p.dtype == dtype
+        np.testing.assert_allclose(p.data, want[n], rtol=tol, atol=tol, err_msg=n)
+
+
+def test_chunked_update_equals_one_chunk(monkeypatch):
+    grads = grad_sequence(4)
+    results = []
+    for chunk in (AdamW.CHUNK, 7):
+        monkeypatch.setattr(AdamW, "CHUNK", chunk)
+        params = make_params()
+        run(AdamW(params.items(), lr=0.01, weight_decay=0.1), params, grads)
+        results.append({n: p.data.copy() for n, p in params.items()})
+    for n in SHAPES:
+        np.testing.assert_array_equal(results[0][n], results[1][n])
+
+
+def test_params_become_views_and_replaced_arrays_are_resynced():
+    params = make_params()
+    opt = AdamW(params.items(), lr=0.1, weight_decay=0.0)
+    flat = opt.param_groups[0]["flat"]
+    assert all(np.shares_memory(p.data, flat.data) for p in params.values())
+    params["w"].data = np.zeros((5, 3), np.float32)   # e.g. Module.load_state_dict
+    for p in params.values():
+        p.grad = None                                  # e.g. Module.zero_grad
+    params["b"].grad = np.ones(3, np.float32)
+    opt.step()
+    assert np.shares_memory(params["w"].data, flat.data)
+    np.testing.assert_array_equal(params["w"].data, 0.0)  # zero grad + zero param: Adam moves nothing
+    np.testing.assert_allclose(params["b"].data, make_params()["b"].data - 0.1, rtol=1e-6)
+
+
+def test_state_dict_resume_is_bit_identical():
+    grads = grad_sequence(6)
+    params_a = make_params()
+    opt_a = configure_optimizer(params_a.items(), 0.01, (0.9, 0.99), 0.1)
+    run(opt_a, params_a, grads)
+
+    params_b = make_params()
+    opt_b = configure_optimizer(params_b.items(), 0.01, (0.9, 0.99), 0.1)
+    run(opt_b, params_b, grads[:3])
+    saved_params = {n: p.data.copy() for n, p in params_b.items()}
+    saved_opt = opt_b.state_dict()
+    params_c = make_params(seed=5)
+    for n, p in params_c.items():
+        p.data = saved_params[n]
+    opt_c = configure_optimizer(params_c.items(), 0.5, (0.5, 0.5), 0.0)  # hyper-parameters restored too
+    opt_c.load_state_dict(saved_opt)
+    run(opt_c, params_c, grads[3:])
+    for n in SHAPES:
+        np.testing.assert_array_equal(params_c[n].data, params_a[n].data)
+
+
+def test_load_state_dict_rejects_other_parameters():
+    params = make_params()
+    state = AdamW(params.items()).state_dict()
+    other = {"w": Parameter(np.zeros((2, 2), np.float32))}
+    with pytest.raises(ValueError, match="holds parameters"):
+        AdamW(other.items()).load_state_dict(state)
+    with pytest.raises(ValueError, match="is for AdamW"):
+        SGD(make_params().items()).load_state_dict(state)
+
+
+def test_sgd_momentum_and_l2():
+    params = make_params(np.float64)
+    start = {n: p.data.copy() for n, p in params.items()}
+    grads = grad_sequence(5, dtype=np.float64)
+    run(SGD(params.items(), lr=0.1, momentum=0.9, weight_decay=0.01), params, grads)
+    for n in SHAPES:
+        p, buf = start[n].copy(), np.zeros(SHAPES[n])
+        for g in grads:
+            buf = 0.9 * buf + (g[n] + 0.01 * p)
+            p = p - 0.1 * buf
+        np.testing.assert_allclose(params[n].data, p, rtol=1e-12, atol=1e-12)
+
+
+def test_optimizer_errors():
+    with pytest.raises(TypeError, match="share one dtype"):
+        AdamW([Parameter(np.zeros(2, np.float32)), Parameter(np.zeros(2, np.float64))])
+    with pytest.raises(ValueError, match="more than one"):
+        p = Parameter(np.zeros(2))
+        AdamW([{"params": [p]}, {"params": [p]}])
+    with pytest.raises(ValueError, match="betas"):
+        AdamW([Parameter(np.zeros(2))], betas=(0.9, 1.0))
+    with pytest.raises(ValueError, match="no parameters"):
+        AdamW([])
+
+
+def test_schedule_values():
+    kw = dict(warmup_iters=10, lr_decay_iters=110, max_lr=1.0, min_lr=0.1)
+    assert get_lr(0, **kw) == pytest.approx(1 / 11)
+    assert get_lr(9, **kw) == pytest.approx(10 / 11)
+    assert get_lr(10, **kw) == 1.0
+    assert get_lr(60, **kw) == pytest.approx(0.55)
+    assert get_lr(110, **kw) == pytest.approx(0.1) and get_lr(10_000, **kw) == 0.1
+    lrs = [get_lr(i, **kw) for i in range(10, 111)]
+    assert all(a >= b for a, b in zip(lrs, lrs[1:]))
+    assert get_lr(0, 0, 100, 1.0, 0.0) == 1.0  # no warmup
+    with pytest.raises(ValueError, match="step"):
+        get_lr(-1, **kw)
+    with pytest.raises(ValueError, match="lr_decay_iters"):
+        get_lr(0, 10, 5, 1.0, 0.1)
+
+
+def test_clip_grad_norm():
+    a, b, c = Parameter(np.zeros(3)), Parameter(np.zeros((2, 2))), Parameter(np.zeros(1))
+    a.grad, b.grad = np.array([3.0, 0.0, 0.0]), np.array([[0.0, 4.0], [0.0, 0.0]])  # c has no grad
+    assert clip_grad_norm([a, b, c], 10.0) == pytest.approx(5.0)
+    np.testing.assert_array_equal(a.grad, [3.0, 0.0, 0.0])  # below the max: untouched
+    assert clip_grad_norm([a, b, c], 1.0) == pytest.approx(5.0)
+    total = math.sqrt(np.sum(a.grad ** 2) + np.sum(b.grad ** 2))
+    assert total == pytest.approx(1.0, rel=1e-6)
+    assert a.grad[0] / b.grad[0, 1] == pytest.approx(3 / 4)  # direction kept
+    a.grad[0] = np.inf
+    assert clip_grad_norm([a], 1.0) == math.inf  # reported, not scaled
+    with pytest.raises(ValueError, match="max_norm"):
+        clip_grad_norm([a], 0.0)
