@@ -241,7 +241,8 @@ def log_softmax(x: Any, axis: int = -1) -> Any:
 def cross_entropy(logits: Any, targets: np.ndarray, ignore_index: int = -1) -> Any:
     """Mean negative log-likelihood: a scalar T (shape ()).
 
-    logits (..., V), targets int array (...) (the leading dims of logits). The mean is over the
+    logits (..., V), targets int array (...) (exactly the leading dims of logits, else
+    ValueError naming both shapes; no silent flattening). The mean is over the
     positions whose target != ``ignore_index``; ignored positions contribute neither to the sum
     nor to the count, and get zero gradient. Finite loss and gradients for logits of magnitude
     1e4 (fuse with log-softmax). A target outside [0, V) (other than ignore_index) must raise

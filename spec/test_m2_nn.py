@@ -220,6 +220,12 @@ def test_cross_entropy_target_out_of_range_is_a_clear_error(impl, bad):
         impl.cross_entropy(impl.tensor(logits), targets)
 
 
+def test_cross_entropy_targets_shape_mismatch_is_a_clear_error(impl):
+    logits, targets = ce_case((2, 5), ignore=False)
+    with pytest.raises(ValueError):
+        impl.cross_entropy(impl.tensor(logits), targets.reshape(-1))
+
+
 # ----------------------------------------------------------------------------- dropout
 
 
