@@ -13,7 +13,7 @@ import sys
 # (module, command names it registers) — imported lazily so `--help` stays fast.
 COMMANDS: list[str] = [
     "numgpt.training.cli",     # prepare, train   (milestone 6)
-    # "numgpt.sampling.cli",   # sample           (milestone 7)
+    "numgpt.sampling.cli",     # sample           (milestone 7)
     # "numgpt.bench",          # bench            (performance)
 ]
 

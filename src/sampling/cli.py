@@ -1,0 +1,115 @@
+"""``python -m numgpt sample``: stream text from a trained checkpoint.
+
+    python -m numgpt sample --checkpoint out-shakespeare_char_cpu/ckpt.npz --prompt "ROMEO:" \\
+        --max-new-tokens 300 --temperature 0.8 --top-k 40 --seed 1337 --num-samples 2
+
+The checkpoint (written by ``train``; see numgpt.training.checkpoint) holds the model weights, the
+model shape (``config["model_args"]``) and the tokenizer (``to_dict()``), so it is all that is
+needed. Text is printed as it is generated, through a UTF-8 streaming decoder (a BPE token may end
+in the middle of a multi-byte character).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from .filters import validate_sampling_params
+from .generate import generate_stream
+from .stream import TextStreamer
+
+CHECKPOINT_FILE = "ckpt.npz"  # what `train` writes in its out_dir
+
+
+def add_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "sample", help="generate text from a trained checkpoint",
+        description="Generate text from a checkpoint written by `train`, streaming it to stdout.")
+    p.add_argument("--checkpoint", required=True, metavar="PATH",
+                   help=f"a checkpoint file, or a training out_dir holding {CHECKPOINT_FILE}")
+    p.add_argument("--prompt", default="\n", help="text to continue (default: a newline)")
+    p.add_argument("--max-new-tokens", type=int, default=500, metavar="N", help="tokens per sample (default 500)")
+    p.add_argument("--temperature", type=float, default=0.8, metavar="T",
+                   help="0 = greedy; < 1 sharper, > 1 more random (default 0.8)")
+    p.add_argument("--top-k", type=int, default=None, metavar="K", help="keep only the K most likely tokens")
+    p.add_argument("--top-p", type=float, default=None, metavar="P",
+                   help="nucleus sampling: keep the most likely tokens up to total probability P, in (0, 1]")
+    p.add_argument("--seed", type=int, default=1337, metavar="S", help="random seed (default 1337)")
+    p.add_argument("--num-samples", type=int, default=1, metavar="N", help="how many samples (default 1)")
+    p.add_argument("--no-cache", action="store_true", help="recompute the whole context every step (slow)")
+    p.add_argument("--window-shift", type=int, default=1, metavar="N",
+                   help="past block_size, jump the context window N tokens at a time (1 = exact sliding "
+                        "window; larger is faster with the cache, see docs/sampling.md)")
+    p.set_defaults(func=run)
+
+
+def load_for_sampling(path: str | Path) -> tuple[Any, Any, dict[str, Any]]:
+    """(model in eval mode, tokenizer, checkpoint config) from a checkpoint file or out_dir.
+
+    Raises ``ValueError`` (``CheckpointError`` for an unreadable file) with a message naming the file.
+    """
+    from ..tokenizer import from_dict
+    from ..training.checkpoint import load_checkpoint
+    from ..transformer import GPT, GPTConfig
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / CHECKPOINT_FILE
+    ckpt = load_checkpoint(path)
+    model_args = ckpt.config.get("model_args") if isinstance(ckpt.config, dict) else None
+    if not isinstance(model_args, dict):
+        raise ValueError(f"{path}: the checkpoint's config has no 'model_args' (the model shape); was it written by train?")
+    if not ckpt.tokenizer:
+        raise ValueError(f"{path}: the checkpoint holds no tokenizer, so the prompt cannot be encoded")
+    try:
+        model = GPT(GPTConfig(**model_args))
+        model.load_state_dict(ckpt.model)
+        tokenizer = from_dict(ckpt.tokenizer)
+    except (TypeError, ValueError, KeyError) as e:
+        raise ValueError(f"{path}: the checkpoint does not describe a usable model and tokenizer: {e}") from None
+    model.eval()
+    return model, tokenizer, ckpt.config
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    validate_sampling_params(args.temperature, args.top_k, args.top_p)
+    for name in ("max_new_tokens", "num_samples"):
+        if getattr(args, name) < (0 if name == "max_new_tokens" else 1):
+            raise ValueError(f"--{name.replace('_', '-')} must be >= {0 if name == 'max_new_tokens' else 1}, "
+                             f"got {getattr(args, name)}")
+
+
+def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    try:
+        _check_args(args)
+        model, tokenizer, _ = load_for_sampling(args.checkpoint)
+        try:
+            prompt = np.asarray(tokenizer.encode(args.prompt), dtype=np.int64)
+        except ValueError as e:
+            raise ValueError(f"--prompt cannot be encoded with the checkpoint's tokenizer: {e}") from None
+        if prompt.size == 0:
+            raise ValueError("--prompt is empty (it encodes to no tokens); pass some text, e.g. --prompt $'\\n'")
+        for i in range(args.num_samples):
+            tokens = generate_stream(model, prompt, args.max_new_tokens, temperature=args.temperature,
+                                     top_k=args.top_k, top_p=args.top_p, seed=args.seed + i,
+                                     use_cache=not args.no_cache, window_shift=args.window_shift)
+            if i:
+                out.write("\n---------------\n")
+            out.write(args.prompt)
+            streamer = TextStreamer(tokenizer)
+            for token in tokens:
+                out.write(streamer.push(token))
+                out.flush()
+            out.write(streamer.finish() + "\n")
+            out.flush()
+    except ValueError as e:  # includes CheckpointError
+        print(f"numgpt sample: error: {e}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # e.g. `... | head`: stop quietly
+        sys.stderr.close()
+        return 0
+    return 0
