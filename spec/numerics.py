@@ -80,9 +80,10 @@ def assert_close(actual: Any, expected: Any, rtol: float, atol: float, what: str
     if actual.shape != expected.shape:
         raise AssertionError(_with_hint(f"{what}: shape {actual.shape}, expected {expected.shape}", hint))
     if actual.dtype.kind in "fc" and not np.all(np.isfinite(actual) == np.isfinite(expected)):
-        bad = np.argwhere(np.isfinite(actual) != np.isfinite(expected))[0]
+        bad = tuple(int(j) for j in np.argwhere(np.isfinite(actual) != np.isfinite(expected))[0])
         raise AssertionError(_with_hint(
-            f"{what}: non-finite mismatch at index {tuple(bad)}: got {actual[tuple(bad)]}, expected {expected[tuple(bad)]}",
+            f"{what}: non-finite mismatch at index {bad}: got {actual[bad].item()}, "
+            f"expected {expected[bad].item()}",
             hint))
     err = np.abs(actual.astype(np.float64) - expected.astype(np.float64))
     err = np.where(np.isfinite(err), err, 0.0)
@@ -90,7 +91,7 @@ def assert_close(actual: Any, expected: Any, rtol: float, atol: float, what: str
     if np.any(err > limit):
         k = tuple(int(j) for j in np.unravel_index(np.argmax(err - limit), err.shape)) if err.ndim else ()
         raise AssertionError(_with_hint(
-            f"{what}: mismatch at index {k}: got {actual[k]!r}, expected {expected[k]!r} "
+            f"{what}: mismatch at index {k}: got {actual[k].item()!r}, expected {expected[k].item()!r} "
             f"(|diff| {err[k]:.3g} > atol {atol:g} + rtol {rtol:g}*|expected|); "
             f"{int(np.sum(err > limit))} of {err.size} elements out of tolerance",
             hint))

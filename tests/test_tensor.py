@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import doctest
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +21,14 @@ def leaf(x, dtype=np.float64) -> Tensor:
 def test_doctests() -> None:
     result = doctest.testmod(tensor_module)
     assert result.failed == 0 and result.attempted >= 2
+
+
+def test_docs_autograd_examples() -> None:
+    """The worked examples in docs/autograd.md run and print the numbers the page shows."""
+    path = Path(__file__).resolve().parents[1] / "docs" / "autograd.md"
+    result = doctest.testfile(str(path), module_relative=False,
+                              globs={"np": np, "Tensor": Tensor, "unbroadcast": unbroadcast})
+    assert result.failed == 0 and result.attempted >= 8
 
 
 def test_repr() -> None:
