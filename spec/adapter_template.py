@@ -365,6 +365,61 @@ def gpt_forward(model: Any, idx: np.ndarray, targets: np.ndarray | None = None) 
 # =============================================================================================
 # M5: BPE tokenizer
 # =============================================================================================
+# Byte-level BPE as in GPT-2. The spec assumes GPT-2's split pattern (tiktoken's r50k form):
+#     '(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s
+# (\p{L} letters, \p{N} numbers, \s Unicode White_Space; contractions are case-sensitive;
+# "$" is the end of the text). Byte strings are Python ``bytes``; text is ``str``.
+#
+# A tokenizer object (returned by get_tokenizer / get_cl100k_tokenizer) must offer:
+#   encode(text: str, allowed_special: set[str] | "all" = set()) -> list[int]
+#       tiktoken semantics: a registered special token inside ``text`` that is not allowed raises
+#       ValueError (never silently encoded either way); allowed ones become their single id; where
+#       two allowed specials overlap at one position the LONGER one wins.
+#   decode(ids: Sequence[int]) -> str
+#       concatenated bytes decoded as UTF-8 with invalid sequences replaced by U+FFFD; never raises
+#       on them (it may raise ValueError for an id that is not in the vocab).
+#   encode_iterable(iterable: Iterable[str]) -> Iterator[int]
+#       lazily yields the ids of "".join(iterable), same defaults as encode; must equal
+#       encode("".join(pieces)) whenever the pieces end at line ends (e.g. the lines of a file),
+#       and use bounded memory (it may hold back a little text until it knows a chunk is complete).
+
+
+def train_bpe(input_path: str, vocab_size: int, special_tokens: list[str]) -> tuple[dict[int, bytes], list[tuple[bytes, bytes]]]:
+    """Train a byte-level BPE on the UTF-8 text file ``input_path`` (read without newline
+    translation). Returns ``(vocab, merges)``:
+
+    * ``merges``: list of ``(left, right)`` byte-string pairs in the order learned;
+    * ``vocab``: id -> bytes, holding the 256 single bytes, one token ``left + right`` per merge,
+      and each special token's UTF-8 bytes; ``len(vocab) == vocab_size`` (fewer only when no
+      pair is left to merge). The spec checks the set of byte strings, not the id numbering.
+
+    Algorithm the spec assumes: cut the text at the special tokens (they are removed; no merge
+    crosses them), split each part with GPT-2's pattern, then repeatedly merge the most frequent
+    adjacent pair (counted over all chunks, with multiplicity). TIE-BREAK: among equally frequent
+    pairs take the lexicographically GREATEST ``(bytes(left), bytes(right))`` (compare left first,
+    then right; Python ``max`` over tuples of bytes). A merge replaces non-overlapping occurrences
+    left to right ("aaa" -> "aa", "a").
+    """
+    raise NotImplementedError
+
+
+def get_tokenizer(vocab: dict[int, bytes], merges: list[tuple[bytes, bytes]], special_tokens: list[str] | None = None) -> Any:
+    """A tokenizer object (see above) for this vocab and merges, with GPT-2's split pattern.
+
+    Encoding a chunk: start from its bytes' ids, and while an adjacent pair is among ``merges``,
+    merge the pair with the LOWEST rank (position in ``merges``) at every non-overlapping place it
+    occurs, left to right (GPT-2's procedure). Ids come from ``vocab``. A special token whose
+    bytes are in ``vocab`` keeps that id; one that is not gets the next free id.
+    """
+    raise NotImplementedError
+
+
+def get_cl100k_tokenizer(ranks_path: str, special_tokens: dict[str, int]) -> Any:
+    """Interop tier: a tokenizer object from a tiktoken rank file (``cl100k_base.tiktoken``: one
+    ``<base64 token> <rank>`` per line; the rank is the id) with GPT-4's split pattern
+        '(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s
+    and the given special tokens. Its ids must equal tiktoken's cl100k_base ids."""
+    raise NotImplementedError
 
 
 # =============================================================================================

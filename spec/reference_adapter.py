@@ -228,6 +228,37 @@ def gpt_forward(model: GPT, idx: np.ndarray, targets: np.ndarray | None = None):
 # =============================================================================================
 # M5: BPE tokenizer
 # =============================================================================================
+import builtins as _builtins  # this module defines max/sum (M1) that shadow the builtins
+from pathlib import Path as _Path
+
+import numgpt.tokenizer as tokenizer
+
+
+def train_bpe(input_path: str, vocab_size: int, special_tokens: list[str]):
+    with open(_Path(input_path), encoding="utf-8", newline="") as f:
+        text = f.read()
+    tok = tokenizer.train_bpe(text, vocab_size, special_tokens, pattern=tokenizer.GPT2_SPLIT_PATTERN)
+    return tok.vocab, tok.merges
+
+
+def get_tokenizer(vocab: dict[int, bytes], merges: list[tuple[bytes, bytes]], special_tokens: list[str] | None = None):
+    built = {bytes([b]) for b in range(256)} | {a + b for a, b in merges}
+    ordinary = dict(vocab)
+    id_of = {b: i for i, b in vocab.items()}
+    next_id = _builtins.max(vocab, default=-1) + 1
+    specials: dict[str, int] = {}
+    for s in special_tokens or ():
+        raw = s.encode("utf-8")
+        if raw in id_of and raw not in built:
+            specials[s] = id_of[raw]
+            ordinary.pop(id_of[raw])
+        else:
+            specials[s], next_id = next_id, next_id + 1
+    return tokenizer.BPETokenizer(ordinary, merges, specials, pattern=tokenizer.GPT2_SPLIT_PATTERN)
+
+
+def get_cl100k_tokenizer(ranks_path: str, special_tokens: dict[str, int]):
+    return tokenizer.BPETokenizer.from_tiktoken(ranks_path, special_tokens, pattern=tokenizer.GPT4_SPLIT_PATTERN)
 
 
 # =============================================================================================

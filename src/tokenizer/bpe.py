@@ -340,7 +340,6 @@ class BPETokenizer:
                             "lines), got a single string; use encode() for one string")
         allowed, disallowed = self._resolve(allowed_special, disallowed_special)
         hold = max((len(s) for s in self._special_tokens), default=1) - 1
-        chunk_ids = self._chunk_ids
         buf = ""
         for piece in iterable:
             if not isinstance(piece, str):
@@ -349,20 +348,29 @@ class BPETokenizer:
             buf += piece
             if disallowed:
                 self._check_disallowed(buf, disallowed, allowed)
-            pieces = list(self._pieces(buf, allowed))
-            if len(pieces) < 3:
+            if allowed:
+                pieces = list(self._pieces(buf, allowed))
+                starts = [start for start, _, _ in pieces]
+                texts = [text for _, text, _ in pieces]
+            else:
+                texts = self._splitter.findall(buf)
+                starts = None
+            # emit all but the last two pieces, and nothing within `hold` chars of the end
+            k = len(texts) - 2
+            cut = len(buf) - len(texts[-1]) - len(texts[-2]) if k > 0 else 0
+            while k > 0 and cut > len(buf) - hold:
+                k -= 1
+                cut -= len(texts[k])
+            if k <= 0:
                 continue
-            limit = min(pieces[-2][0], len(buf) - hold)
-            cut = 0
-            for start, text, special in pieces:
-                if start > limit or start + len(text) > limit:
-                    break
-                cut = start + len(text)
-                if special is not None:
-                    yield special
-                else:
-                    yield from chunk_ids(text)
+            if starts is None:
+                ids = self._encode_chunks(texts[:k])
+            else:
+                ids = []
+                for _, text, special in pieces[:k]:
+                    ids.extend((special,) if special is not None else self._chunk_ids(text))
             buf = buf[cut:]
+            yield from ids
         if buf:
             yield from self.encode(buf, allowed, disallowed)
 
