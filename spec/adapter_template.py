@@ -415,7 +415,7 @@ def get_tokenizer(vocab: dict[int, bytes], merges: list[tuple[bytes, bytes]], sp
 
 
 def get_cl100k_tokenizer(ranks_path: str, special_tokens: dict[str, int]) -> Any:
-    """Interop tier: a tokenizer object from a tiktoken rank file (``cl100k_base.tiktoken``: one
+    r"""Interop tier: a tokenizer object from a tiktoken rank file (``cl100k_base.tiktoken``: one
     ``<base64 token> <rank>`` per line; the rank is the id) with GPT-4's split pattern
         '(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s
     and the given special tokens. Its ids must equal tiktoken's cl100k_base ids."""
@@ -425,6 +425,83 @@ def get_cl100k_tokenizer(ranks_path: str, special_tokens: dict[str, int]) -> Any
 # =============================================================================================
 # M6: training
 # =============================================================================================
+# Optimizer handles are opaque: the spec passes them back to optimizer_step / optimizer_zero_grad /
+# optimizer_set_lr / save_checkpoint. Gradients reach the optimizer through your tensors' grads
+# (filled by ``backward``). The training dtype is float32: state and parameters stay float32.
+
+
+def adamw(params: dict[str, Any], lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+          weight_decay: float = 0.0) -> Any:
+    """An AdamW optimizer over the named tensors ``params`` (name -> T), as torch.optim.AdamW:
+    at step t = 1, 2, ... with g = grad(p):
+
+        p <- p * (1 - lr * wd)                   (decoupled weight decay, never added to g)
+        m <- beta1 * m + (1 - beta1) * g;  v <- beta2 * v + (1 - beta2) * g^2
+        p <- p - lr * (m / (1 - beta1^t)) / (sqrt(v / (1 - beta2^t)) + eps)
+
+    with wd = ``weight_decay`` for parameters of 2+ dims (weights, embeddings) and wd = 0 for
+    1-D parameters (biases, LayerNorm weights): GPT-2's parameter groups. Updates ``params`` in
+    place (the same tensor objects keep the new values).
+    """
+    raise NotImplementedError
+
+
+def optimizer_step(optimizer: Any) -> None:
+    """One update of every parameter from its current gradient."""
+    raise NotImplementedError
+
+
+def optimizer_zero_grad(optimizer: Any) -> None:
+    """Clear the gradients of the optimizer's parameters (afterwards grad is None or zeros)."""
+    raise NotImplementedError
+
+
+def optimizer_set_lr(optimizer: Any, lr: float) -> None:
+    """Use learning rate ``lr`` for the following steps (what a schedule does before each step)."""
+    raise NotImplementedError
+
+
+def lr_schedule(step: int, warmup_iters: int, lr_decay_iters: int, max_lr: float, min_lr: float) -> float:
+    """The learning rate of the update with 0-based index ``step`` (nanoGPT's get_lr):
+
+        max_lr * (step + 1) / (warmup_iters + 1)                        if step < warmup_iters
+        min_lr                                                           if step >= lr_decay_iters
+        min_lr + 0.5 * (1 + cos(pi * r)) * (max_lr - min_lr),  r = (step - warmup_iters) / (lr_decay_iters - warmup_iters)
+    """
+    raise NotImplementedError
+
+
+def clip_grad_norm(params: Sequence[Any], max_norm: float) -> float:
+    """Clip the gradients of ``params`` by their global L2 norm and return the norm BEFORE clipping.
+
+    norm = sqrt(sum over params of sum(grad^2)); if norm > max_norm every gradient is multiplied
+    in place by max_norm / (norm + 1e-6); otherwise nothing changes.
+    """
+    raise NotImplementedError
+
+
+def get_batch(data: np.ndarray, batch_size: int, block_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``batch_size`` random windows of the 1-D token array ``data`` (e.g. a uint16 memmap):
+    x[b] = data[i_b : i_b + block_size], y[b] = data[i_b + 1 : i_b + block_size + 1], both int64
+    arrays (batch_size, block_size), with every start i_b in [0, len(data) - block_size) equally
+    likely. Deterministic in ``seed``.
+    """
+    raise NotImplementedError
+
+
+def save_checkpoint(path: str, model: Any, optimizer: Any, step: int) -> None:
+    """Save a ``gpt_model`` handle, its ``adamw`` optimizer and ``step`` to ``path`` (one file)."""
+    raise NotImplementedError
+
+
+def load_checkpoint(path: str) -> tuple[Any, Any, int]:
+    """``(model, optimizer, step)`` from a file written by ``save_checkpoint``: a model handle for
+    gpt_forward/gpt_parameters and an optimizer over ITS parameters, such that training continues
+    bit-identically to the run that was saved. A truncated or foreign file must raise an error
+    whose message names the file.
+    """
+    raise NotImplementedError
+
 
 
 # =============================================================================================
