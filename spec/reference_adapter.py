@@ -264,6 +264,56 @@ def get_cl100k_tokenizer(ranks_path: str, special_tokens: dict[str, int]):
 # =============================================================================================
 # M6: training
 # =============================================================================================
+from numgpt.training import checkpoint as _ckpt  # noqa: E402  (imported here: this section's own imports)
+from numgpt.training import clip as _clip  # noqa: E402
+from numgpt.training import data as _data  # noqa: E402
+from numgpt.training import optim as _optim  # noqa: E402
+from numgpt.training import schedule as _schedule  # noqa: E402
+
+
+def adamw(params: dict[str, Tensor], lr: float, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0):
+    return _optim.configure_optimizer(params.items(), lr, tuple(betas), weight_decay, eps)
+
+
+def optimizer_step(optimizer) -> None:
+    optimizer.step()
+
+
+def optimizer_zero_grad(optimizer) -> None:
+    optimizer.zero_grad()
+
+
+def optimizer_set_lr(optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+def lr_schedule(step: int, warmup_iters: int, lr_decay_iters: int, max_lr: float, min_lr: float) -> float:
+    return _schedule.get_lr(step, warmup_iters, lr_decay_iters, max_lr, min_lr)
+
+
+def clip_grad_norm(params: Sequence[Tensor], max_norm: float) -> float:
+    return _clip.clip_grad_norm(params, max_norm)
+
+
+def get_batch(data: np.ndarray, batch_size: int, block_size: int, seed: int):
+    return _data.get_batch(data, batch_size, block_size, np.random.default_rng(seed))
+
+
+def save_checkpoint(path: str, model: GPT, optimizer, step: int) -> None:
+    config = {"model_args": model.config.to_dict(), "dtype": np.dtype(model.dtype).name}
+    _ckpt.save_checkpoint(path, _ckpt.Checkpoint(model=model.state_dict(), optimizer=optimizer.state_dict(),
+                                                 step=step, config=config))
+
+
+def load_checkpoint(path: str):
+    ckpt = _ckpt.load_checkpoint(path)
+    model = GPT(ckpt.config["model_args"], dtype=np.dtype(ckpt.config["dtype"]))
+    model.load_state_dict(ckpt.model)
+    optimizer = _optim.configure_optimizer(model.named_parameters(), 0.0, (0.9, 0.999), 0.0)
+    optimizer.load_state_dict(ckpt.optimizer)  # restores lr, betas, eps, weight decay per group, t, m, v
+    return model, optimizer, ckpt.step
+
 
 
 # =============================================================================================

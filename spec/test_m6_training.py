@@ -1,0 +1,318 @@
+"""M6 contracts: AdamW, the learning-rate schedule, gradient clipping, get_batch, checkpoints,
+and a tiny end-to-end training run.
+
+Oracles are closed-form NumPy written here (float64), independent of any implementation:
+
+* AdamW (Loshchilov & Hutter, as torch.optim.AdamW), step t = 1, 2, ...::
+
+      p <- p - lr * wd * p                                   (decoupled decay; wd = 0 for 1-D params)
+      m <- b1 m + (1 - b1) g;   v <- b2 v + (1 - b2) g^2
+      p <- p - lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
+
+* the schedule (nanoGPT's get_lr): warmup ``max_lr (it+1)/(warmup+1)`` for it < warmup, cosine
+  from max_lr at it = warmup to min_lr at it = lr_decay_iters, then min_lr.
+* clipping: global norm ``sqrt(sum g^2)`` over all params; scale by max_norm/(norm + 1e-6) only
+  when norm > max_norm.
+
+Tolerances: float32 parameters vs the float64 oracle, rtol 1e-5 and atol 1e-6 (10 steps of
+float32 rounding at lr 1e-2 stay ~1e-7); schedule values rel 1e-12; norms rel 1e-6 (float64
+grads); checkpoints and resumed training must be bit-identical (a save/load that changes a
+single bit of state is a bug, not rounding).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from spec.numerics import as_array, assert_close, assert_raises
+
+pytestmark = pytest.mark.milestone("M6")
+
+F32_RTOL, F32_ATOL = 1e-5, 1e-6
+SHAPES = {"w": (4, 3), "emb": (6, 2), "w3": (2, 3, 2), "bias": (3,), "ln.weight": (5,)}
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def make_params(impl, seed=0, dtype=np.float32):
+    rng = np.random.default_rng(seed)
+    values = {n: rng.standard_normal(s).astype(dtype) for n, s in SHAPES.items()}
+    return values, {n: impl.tensor(v.copy(), requires_grad=True) for n, v in values.items()}
+
+
+def set_grads(impl, params, grads):
+    """Give each parameter the gradient ``grads[name]``: backward of sum(p * g) is g."""
+    for n, p in params.items():
+        impl.backward(impl.sum(impl.mul(p, impl.tensor(grads[n]))))
+
+
+def oracle_adamw(values, grads_seq, lrs, betas, eps, weight_decay):
+    """Closed-form AdamW in float64; decay only on params with 2+ dims. Returns params after each step."""
+    p = {n: v.astype(np.float64) for n, v in values.items()}
+    m = {n: np.zeros_like(v) for n, v in p.items()}
+    v2 = {n: np.zeros_like(v) for n, v in p.items()}
+    history = []
+    for t, (g, lr) in enumerate(zip(grads_seq, lrs), start=1):
+        for n in p:
+            wd = weight_decay if p[n].ndim >= 2 else 0.0
+            gn = g[n].astype(np.float64)
+            p[n] = p[n] - lr * wd * p[n]
+            m[n] = betas[0] * m[n] + (1 - betas[0]) * gn
+            v2[n] = betas[1] * v2[n] + (1 - betas[1]) * gn * gn
+            p[n] = p[n] - lr * (m[n] / (1 - betas[0] ** t)) / (np.sqrt(v2[n] / (1 - betas[1] ** t)) + eps)
+        history.append({n: a.copy() for n, a in p.items()})
+    return history
+
+
+def oracle_lr(it, warmup, decay_iters, max_lr, min_lr):
+    if it < warmup:
+        return max_lr * (it + 1) / (warmup + 1)
+    if it >= decay_iters:
+        return min_lr
+    r = (it - warmup) / (decay_iters - warmup)
+    return min_lr + 0.5 * (1 + math.cos(math.pi * r)) * (max_lr - min_lr)
+
+
+# ----------------------------------------------------------------------------- AdamW
+
+
+def test_adamw_matches_closed_form_over_10_steps(impl):
+    """Several shapes, weight decay 0.1 (on the 2-D/3-D params only), bias correction, and a
+    learning rate changed before every step (as a schedule does)."""
+    values, params = make_params(impl)
+    rng = np.random.default_rng(1)
+    grads_seq = [{n: rng.standard_normal(s).astype(np.float32) for n, s in SHAPES.items()} for _ in range(10)]
+    lrs = [0.01 * (1 - 0.05 * t) for t in range(10)]
+    opt = impl.adamw(params, lr=lrs[0], betas=(0.9, 0.99), eps=1e-8, weight_decay=0.1)
+    want = oracle_adamw(values, grads_seq, lrs, (0.9, 0.99), 1e-8, 0.1)
+    for t in range(10):
+        impl.optimizer_set_lr(opt, lrs[t])
+        set_grads(impl, params, grads_seq[t])
+        impl.optimizer_step(opt)
+        impl.optimizer_zero_grad(opt)
+        for n, p in params.items():
+            got = as_array(impl, p)
+            assert got.dtype == np.float32, f"AdamW changed the dtype of {n} to {got.dtype} (must stay float32)"
+            assert_close(got, want[t][n], F32_RTOL, F32_ATOL,
+                         f"AdamW parameter {n} {SHAPES[n]} after step {t + 1} vs the closed-form oracle "
+                         f"(check bias correction 1-beta^t with t counted from 1, decoupled decay, "
+                         f"eps outside the sqrt, and that zero_grad clears the previous gradient)")
+
+
+def test_adamw_first_step_moves_every_element_by_lr(impl):
+    """With bias correction, step 1 is m/sqrt(v) = g/|g|: each element moves by exactly lr
+    against its gradient, whatever the gradient's scale (here 1e-3 to 1e3)."""
+    values, params = make_params(impl)
+    rng = np.random.default_rng(2)
+    grads = {n: (rng.choice([-1.0, 1.0], size=s) * 10.0 ** rng.uniform(-3, 3, size=s)).astype(np.float32)
+             for n, s in SHAPES.items()}
+    opt = impl.adamw(params, lr=0.01, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
+    set_grads(impl, params, grads)
+    impl.optimizer_step(opt)
+    for n, p in params.items():
+        assert_close(as_array(impl, p), values[n] - 0.01 * np.sign(grads[n]), 1e-6, 1e-6,
+                     f"AdamW step 1 on {n}: expected p - lr*sign(g) (without bias correction the step "
+                     f"would be scaled by (1-beta1)/sqrt(1-beta2) = 3.16)")
+
+
+def test_adamw_weight_decay_is_decoupled_and_skips_1d_params(impl):
+    """With zero gradients Adam's update m/(sqrt(v)+eps) is 0, so only the decoupled decay acts:
+    params with 2+ dims shrink by exactly (1 - lr*wd) per step; biases and LayerNorm weights
+    (1-D) do not move at all."""
+    values, params = make_params(impl)
+    zeros = {n: np.zeros(s, np.float32) for n, s in SHAPES.items()}
+    opt = impl.adamw(params, lr=0.1, betas=(0.9, 0.99), eps=1e-8, weight_decay=0.5)
+    for _ in range(3):
+        set_grads(impl, params, zeros)
+        impl.optimizer_step(opt)
+        impl.optimizer_zero_grad(opt)
+    for n, p in params.items():
+        factor = (1 - 0.1 * 0.5) ** 3 if len(SHAPES[n]) >= 2 else 1.0
+        assert_close(as_array(impl, p), values[n] * factor, F32_RTOL, F32_ATOL,
+                     f"AdamW with zero gradients, 3 steps, lr 0.1, weight_decay 0.5: param {n} {SHAPES[n]} "
+                     f"must be scaled by {factor:.6f} (decay multiplies 2+-dim params by 1-lr*wd each step, "
+                     f"is never added to the gradient, and is not applied to 1-D biases/LayerNorm weights)")
+
+
+# ----------------------------------------------------------------------------- schedule
+
+SCHEDULE = dict(warmup_iters=100, lr_decay_iters=2000, max_lr=1e-3, min_lr=1e-4)
+
+
+@pytest.mark.parametrize("step,expected,where", [
+    (0, 1e-3 * 1 / 101, "step 0: the first warmup value max_lr*1/(warmup+1), not 0"),
+    (99, 1e-3 * 100 / 101, "the last warmup step (warmup-1)"),
+    (100, 1e-3, "the end of warmup: exactly max_lr"),
+    (1050, 5.5e-4, "mid-decay: (max_lr+min_lr)/2"),
+    (2000, 1e-4, "the end of the decay: min_lr"),
+    (5000, 1e-4, "past the end: flat at min_lr"),
+])
+def test_lr_schedule_values(impl, step, expected, where):
+    got = impl.lr_schedule(step, **SCHEDULE)
+    assert got == pytest.approx(expected, rel=1e-12), (
+        f"lr_schedule({step}, warmup_iters=100, lr_decay_iters=2000, max_lr=1e-3, min_lr=1e-4) at {where}: "
+        f"got {got!r}, expected {expected!r} (rel 1e-12)")
+
+
+@settings(max_examples=30, deadline=None)
+@given(warmup=st.integers(0, 50), span=st.integers(1, 200), step=st.integers(0, 400))
+def test_lr_schedule_matches_formula_everywhere(impl, warmup, span, step):
+    got = impl.lr_schedule(step, warmup, warmup + span, 6e-4, 6e-5)
+    want = oracle_lr(step, warmup, warmup + span, 6e-4, 6e-5)
+    assert got == pytest.approx(want, rel=1e-12, abs=1e-18), (
+        f"lr_schedule({step}, warmup_iters={warmup}, lr_decay_iters={warmup + span}, 6e-4, 6e-5): "
+        f"got {got!r}, expected {want!r}")
+
+
+# ----------------------------------------------------------------------------- clipping
+
+
+def grads_with_norm(impl, norm, seed=3):
+    rng = np.random.default_rng(seed)
+    gs = [rng.standard_normal(s) for s in [(3, 4), (5,), (2, 2, 2)]]
+    scale = norm / math.sqrt(sum(float(np.sum(g * g)) for g in gs))
+    gs = [g * scale for g in gs]
+    params = [impl.tensor(np.zeros(g.shape), requires_grad=True) for g in gs]
+    for p, g in zip(params, gs):
+        impl.backward(impl.sum(impl.mul(p, impl.tensor(g))))
+    return params, gs
+
+
+@pytest.mark.parametrize("norm,max_norm", [(5.0, 1.0), (0.5, 1.0), (1e-3, 1.0)])
+def test_clip_grad_norm(impl, norm, max_norm):
+    params, gs = grads_with_norm(impl, norm)
+    got = impl.clip_grad_norm(params, max_norm)
+    assert float(got) == pytest.approx(norm, rel=1e-6), (
+        f"clip_grad_norm must return the global norm BEFORE clipping: got {got}, expected {norm}")
+    after = [np.asarray(impl.grad(p), dtype=np.float64) for p in params]
+    if norm > max_norm:
+        total = math.sqrt(sum(float(np.sum(a * a)) for a in after))
+        assert total == pytest.approx(max_norm, rel=1e-5), (
+            f"after clipping a global norm of {norm} to {max_norm} the norm is {total} (rel 1e-5)")
+        for a, g in zip(after, gs):
+            assert_close(a, g * (max_norm / norm), 1e-5, 1e-12,
+                         "clipped gradient: every gradient scaled by the same factor max_norm/norm")
+    else:
+        for a, g in zip(after, gs):
+            assert_close(a, g, 1e-12, 0.0, f"a global norm of {norm} <= max_norm {max_norm} must leave the "
+                                           f"gradients unchanged (clipping only scales DOWN, only above the max)")
+
+
+# ----------------------------------------------------------------------------- get_batch
+
+
+def test_get_batch_shapes_dtype_and_shift(impl):
+    data = np.arange(1000, dtype=np.uint16)  # the value of each token is its position
+    x, y = impl.get_batch(data, 8, 16, 0)
+    x, y = np.asarray(x), np.asarray(y)
+    assert x.shape == (8, 16) and y.shape == (8, 16), f"get_batch(B=8, T=16): got shapes {x.shape}, {y.shape}"
+    assert x.dtype == np.int64 and y.dtype == np.int64, f"x, y must be int64, got {x.dtype}, {y.dtype}"
+    np.testing.assert_array_equal(x, x[:, :1] + np.arange(16),
+                                  err_msg="each row of x must be a contiguous window data[i : i+T]")
+    np.testing.assert_array_equal(y, x + 1, err_msg="targets must be the inputs shifted by one: y = data[i+1 : i+T+1]")
+
+
+def test_get_batch_windows_cover_exactly_the_valid_range(impl):
+    """With len(data) = T + 3 the valid window starts are 0, 1, 2 (the last target is data[-1]);
+    300 draws must use all three and nothing else."""
+    data = np.arange(19, dtype=np.uint16)
+    x, y = (np.asarray(a) for a in impl.get_batch(data, 300, 16, 1))
+    starts = set(x[:, 0].tolist())
+    assert starts == {0, 1, 2}, f"window starts drawn: {sorted(starts)}, expected exactly {{0, 1, 2}}"
+    assert int(y.max()) == 18, "the last window's targets must reach the last token"
+
+
+def test_get_batch_is_seeded(impl):
+    data = np.arange(5000, dtype=np.uint16)
+    a = [np.asarray(t) for t in impl.get_batch(data, 4, 8, 123)]
+    b = [np.asarray(t) for t in impl.get_batch(data, 4, 8, 123)]
+    c = [np.asarray(t) for t in impl.get_batch(data, 4, 8, 124)]
+    np.testing.assert_array_equal(a[0], b[0], err_msg="same seed must give the same batch")
+    assert not np.array_equal(a[0], c[0]), "different seeds gave the same batch"
+
+
+# ----------------------------------------------------------------------------- checkpoints and training
+
+TINY = dict(block_size=16, vocab_size=11, n_layer=1, n_head=2, n_embd=16, dropout=0.0, bias=True)
+
+
+def _train_steps(impl, model, opt, batches):
+    losses = []
+    for x, y in batches:
+        _, loss = impl.gpt_forward(model, x, y)
+        losses.append(float(as_array(impl, loss)))
+        impl.backward(loss)
+        impl.optimizer_step(opt)
+        impl.optimizer_zero_grad(opt)
+    return losses
+
+
+def _params(impl, model):
+    return {n: as_array(impl, p).copy() for n, p in impl.gpt_parameters(model).items()}
+
+
+def test_checkpoint_round_trip_continues_bit_identically(impl, tmp_path):
+    model = impl.gpt_model(TINY, impl.gpt_init(TINY, seed=0), dtype=np.float32)
+    opt = impl.adamw(impl.gpt_parameters(model), lr=1e-2, betas=(0.9, 0.99), eps=1e-8, weight_decay=0.1)
+    rng = np.random.default_rng(0)
+    batches = [(rng.integers(0, 11, (2, 16)), rng.integers(0, 11, (2, 16))) for _ in range(6)]
+    _train_steps(impl, model, opt, batches[:3])
+    path = str(tmp_path / "ckpt.npz")
+    impl.save_checkpoint(path, model, opt, 3)
+    at_save = _params(impl, model)
+    continued = _train_steps(impl, model, opt, batches[3:])
+
+    model2, opt2, step = impl.load_checkpoint(path)
+    assert step == 3, f"load_checkpoint returned step {step}, saved 3"
+    for n, a in _params(impl, model2).items():
+        assert a.dtype == at_save[n].dtype and np.array_equal(a, at_save[n]), f"restored parameter {n} differs"
+    resumed = _train_steps(impl, model2, opt2, batches[3:])
+    assert resumed == continued, (
+        f"3 steps after save+load gave losses {resumed}, the uninterrupted run {continued}: resuming must be "
+        f"bit-identical (save the optimizer's moments AND its step count t for the bias correction)")
+    final, final2 = _params(impl, model), _params(impl, model2)
+    for n in final:
+        assert np.array_equal(final[n], final2[n]), f"after resuming, parameter {n} differs from the uninterrupted run"
+
+
+def test_bad_checkpoint_files_are_clear_errors(impl, tmp_path):
+    model = impl.gpt_model(TINY, impl.gpt_init(TINY, seed=0), dtype=np.float32)
+    opt = impl.adamw(impl.gpt_parameters(model), lr=1e-2, betas=(0.9, 0.99), eps=1e-8, weight_decay=0.1)
+    path = tmp_path / "run1.npz"
+    impl.save_checkpoint(str(path), model, opt, 0)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    foreign = tmp_path / "notes.npz"
+    foreign.write_text("not a checkpoint")
+    for bad, what in [(path, "a truncated checkpoint"), (foreign, "a foreign file")]:
+        with assert_raises(Exception, f"load_checkpoint of {what}", match=[bad.name],
+                           hint="the error message must name the file"):
+            impl.load_checkpoint(str(bad))
+
+
+@pytest.mark.slow
+def test_tiny_model_memorises_a_sequence(impl):
+    """All the pieces together: a 1-layer GPT learns a fixed random 16-token sequence (the only
+    window of a 17-token dataset) with AdamW, warmup+cosine and clipping. 150 steps take the
+    loss from ~ln(11) = 2.4 to below 0.05."""
+    data = np.random.default_rng(7).integers(0, 11, 17).astype(np.uint16)
+    model = impl.gpt_model(TINY, impl.gpt_init(TINY, seed=0), dtype=np.float32)
+    params = impl.gpt_parameters(model)
+    opt = impl.adamw(params, lr=1e-2, betas=(0.9, 0.99), eps=1e-8, weight_decay=0.1)
+    losses = []
+    for it in range(150):
+        impl.optimizer_set_lr(opt, impl.lr_schedule(it, 10, 150, 1e-2, 1e-3))
+        x, y = impl.get_batch(data, 4, 16, it)
+        _, loss = impl.gpt_forward(model, np.asarray(x), np.asarray(y))
+        losses.append(float(as_array(impl, loss)))
+        impl.backward(loss)
+        impl.clip_grad_norm(list(params.values()), 1.0)
+        impl.optimizer_step(opt)
+        impl.optimizer_zero_grad(opt)
+    assert losses[0] > 2.0 and losses[-1] < 0.05, (
+        f"memorising one 16-token window: loss {losses[0]:.3f} -> {losses[-1]:.4f} after 150 steps, "
+        f"expected < 0.05 (losses every 25 steps: {[round(v, 3) for v in losses[::25]]})")
