@@ -55,10 +55,12 @@ def _as_logits(logits: Any) -> np.ndarray:
     if x.dtype.kind not in "fiu":
         raise ValueError(f"logits must be real numbers, got dtype {x.dtype}")
     x = x.astype(np.float64)
-    if np.isnan(x).any() or np.isposinf(x).any():
-        raise ValueError("logits contain NaN or +inf (did the model diverge?)")
-    if np.isneginf(x).all(axis=-1).any():
-        raise ValueError("a row of logits is all -inf: no token can be sampled")
+    finite = np.isfinite(x)
+    if not finite.all():  # -inf is allowed (a token that must never be drawn); NaN and +inf are not
+        if np.isnan(x).any() or np.isposinf(x).any():
+            raise ValueError("logits contain NaN or +inf (did the model diverge?)")
+        if not finite.any(axis=-1).all():
+            raise ValueError("a row of logits is all -inf: no token can be sampled")
     return x
 
 

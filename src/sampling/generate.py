@@ -27,7 +27,6 @@ model sees the very same windows, so cached and uncached decoding still agree.
 """
 from __future__ import annotations
 
-import contextlib
 import numbers
 from typing import Any, Iterable, Iterator
 
@@ -38,17 +37,32 @@ from ..tensor import no_grad
 from .filters import sample_next, validate_sampling_params
 
 
-@contextlib.contextmanager
-def inference_mode(model: Any) -> Iterator[None]:
-    """Run ``model`` in eval mode under ``no_grad``; restore every sub-module's mode afterwards."""
-    modes = [(m, m.training) for _, m in model.named_modules()]
-    model.eval()
-    try:
-        with no_grad():
-            yield
-    finally:
-        for module, mode in modes:
-            module.training = mode
+class inference_mode:
+    """Context manager: run ``model`` in eval mode under ``no_grad``, then restore every
+    sub-module's train/eval flag exactly as it was.
+
+    Reusable, and cheap to re-enter: the sub-modules are listed once, when it is created, so the
+    generator can enter it around every step (and hold neither mode between its yields).
+    """
+
+    def __init__(self, model: Any):
+        self.modules = [m for _, m in model.named_modules()]
+        self._saved: list[tuple[list[bool], Any]] = []
+
+    def __enter__(self) -> "inference_mode":
+        modes = [m.training for m in self.modules]
+        grad = no_grad()
+        grad.__enter__()
+        self._saved.append((modes, grad))
+        for m in self.modules:
+            m.training = False
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        modes, grad = self._saved.pop()
+        for m, mode in zip(self.modules, modes):
+            m.training = mode
+        grad.__exit__(*exc)
 
 
 def check_prompt(prompt_ids: Any, vocab_size: int) -> np.ndarray:
@@ -145,9 +159,10 @@ def _stream(model: Any, decoder: Decoder, prompt: np.ndarray, max_new_tokens: in
     if max_new_tokens == 0:
         return
     rng = np.random.default_rng(seed)
+    guard = inference_mode(model)
     pending = prompt.tolist()
     for _ in range(max_new_tokens):
-        with inference_mode(model):
+        with guard:
             logits = decoder.feed(pending)  # (V,)
         token = sample_next(logits, rng, temperature, top_k, top_p)
         yield token
