@@ -56,8 +56,9 @@ def backward(t: Any, grad: np.ndarray | None = None) -> None:
 
 
 def grad(t: Any) -> np.ndarray | None:
-    """The accumulated gradient of leaf ``t`` as an array of ``t``'s shape, or None if no backward
-    pass has reached it since it was created or zeroed."""
+    """The accumulated gradient of leaf ``t`` as an array of ``t``'s shape and dtype (a float32
+    leaf has a float32 gradient), or None if no backward pass has reached it since it was created
+    or zeroed. Only leaves are asked for their gradient."""
     raise NotImplementedError
 
 
