@@ -54,10 +54,19 @@ def causal_bias(tq: int, tk: int, dtype: Any = np.float32) -> np.ndarray:
     return bias
 
 
-def _mask_bias(mask: Any, causal: bool, tq: int, tk: int, dtype: Any) -> np.ndarray | None:
-    """Combine an explicit boolean mask (True = may attend) and/or causality into one additive bias."""
+@functools.lru_cache(maxsize=64)
+def _causal_bias_t(tq: int, tk: int, dtype: Any) -> np.ndarray:
+    """``causal_bias(tq, tk).T`` stored contiguously (the kernels' transposed layout)."""
+    bias_t = np.ascontiguousarray(causal_bias(tq, tk, dtype).T)
+    bias_t.flags.writeable = False
+    return bias_t
+
+
+def _mask_bias_t(mask: Any, causal: bool, tq: int, tk: int, dtype: Any) -> np.ndarray | None:
+    """Combine an explicit boolean mask (True = may attend) and/or causality into one additive bias,
+    returned transposed, (..., Tk, Tq), as the kernels use it."""
     if mask is None:
-        return causal_bias(tq, tk, np.dtype(dtype)) if causal else None
+        return _causal_bias_t(tq, tk, np.dtype(dtype)) if causal else None
     mask = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
     if mask.dtype != bool:
         raise TypeError(f"attention mask must be a boolean array (True = may attend), got dtype {mask.dtype}")
@@ -65,44 +74,68 @@ def _mask_bias(mask: Any, causal: bool, tq: int, tk: int, dtype: Any) -> np.ndar
         raise ValueError(f"attention mask of shape {mask.shape} does not broadcast to the scores' trailing dims ({tq}, {tk})")
     if causal:
         mask = mask & np.tri(tq, tk, k=tk - tq, dtype=bool)
-    return np.where(mask, 0.0, -np.inf).astype(dtype)
+    return np.where(np.swapaxes(mask, -1, -2), 0.0, -np.inf).astype(dtype)
 
 
 # ----------------------------------------------------------------------------- shared kernels
 
 
-def _weights(q: np.ndarray, k: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
-    """Attention weights ``softmax(q k^T / sqrt(hs) + bias)``, (..., Tq, Tk)."""
-    att = np.matmul(q, np.swapaxes(k, -1, -2))  # (..., Tq, Tk), a fresh array we own
-    att *= 1.0 / math.sqrt(q.shape[-1])
-    if bias is not None:
+def _t(x: np.ndarray) -> np.ndarray:
+    """Swap the last two axes (a view)."""
+    return np.swapaxes(x, -1, -2)
+
+
+# The kernels keep the attention weights TRANSPOSED, At = A^T of shape (..., Tk, Tq): the softmax
+# then reduces over axis -2, across rows, which NumPy vectorises (a max along a short contiguous
+# last axis pays a per-row overhead, ~3x slower at T = 64). BLAS takes the transposes for free.
+
+
+def _weights_t(q: np.ndarray, k: np.ndarray, bias_t: np.ndarray | None, prescaled: bool = False) -> np.ndarray:
+    """Transposed attention weights ``softmax(q k^T / sqrt(hs) + bias)^T``, (..., Tk, Tq); ``bias_t``
+    is the additive mask already transposed, (..., Tk, Tq). ``prescaled``: q already holds q / sqrt(hs)."""
+    att_t = np.matmul(k, _t(q))  # (..., Tk, Tq) = S^T, a fresh array we own
+    if not prescaled:
+        att_t *= 1.0 / math.sqrt(q.shape[-1])
+    if bias_t is not None:
         try:
-            att += bias
+            att_t += bias_t
         except ValueError:
-            raise ValueError(f"attention mask of shape {bias.shape} does not broadcast to the scores' shape {att.shape}") from None
-    return softmax_(att, axis=-1)
+            raise ValueError(f"attention mask of shape {_t(bias_t).shape} does not broadcast to the scores' shape "
+                             f"{_t(att_t).shape}") from None
+    return softmax_(att_t, axis=-2)  # normalise over the keys
 
 
-def _attend(q: np.ndarray, k: np.ndarray, v: np.ndarray, bias: np.ndarray | None, keep: np.ndarray | None):
-    """Forward kernel. Returns ``(y, A, Ad)``: output, attention weights, and the weights actually
-    applied to ``v`` (``A`` times the pre-scaled dropout mask ``keep``; ``A`` itself without dropout)."""
-    att = _weights(q, k, bias)  # (..., Tq, Tk)
-    att_d = att if keep is None else att * keep
-    return np.matmul(att_d, v), att, att_d
+def _attend(q: np.ndarray, k: np.ndarray, v: np.ndarray, bias_t: np.ndarray | None, keep: np.ndarray | None):
+    """Forward kernel: ``y = dropout(softmax(q k^T s + M)) v``, (..., Tq, hs).
 
-
-def _attend_backward(g: np.ndarray, q: np.ndarray, k: np.ndarray, v: np.ndarray, att: np.ndarray,
-                     att_d: np.ndarray, keep: np.ndarray | None):
-    """Backward kernel: ``(dq, dk, dv)`` for ``y = dropout(softmax(q k^T s + M)) v``."""
+    ``keep`` is the pre-scaled dropout mask (..., Tq, Tk) or None. Returns ``(y, saved)``, where
+    ``saved`` is what ``_attend_backward`` needs: ``q s`` (scaling q, (..., Tq, hs), is cheaper than
+    scaling the (..., Tq, Tk) scores), k, v, the transposed weights ``At`` and the transposed weights
+    actually applied to v (``At * keep^T``, or ``At`` itself without dropout).
+    """
     scale = 1.0 / math.sqrt(q.shape[-1])
-    dv = np.matmul(np.swapaxes(att_d, -1, -2), g)  # (..., Tk, hs)
-    datt = np.matmul(g, np.swapaxes(v, -1, -2))  # (..., Tq, Tk), ours
+    qs = q * scale  # (..., Tq, hs), ours
+    att_t = _weights_t(qs, k, bias_t, prescaled=True)  # (..., Tk, Tq)
+    att_d_t = att_t if keep is None else att_t * _t(keep)
+    y = np.matmul(_t(att_d_t), v)  # A v  (..., Tq, hs)
+    return y, (qs, k, v, att_t, att_d_t, keep, scale)
+
+
+def _attend_backward(g: np.ndarray, saved: tuple, out: np.ndarray | None = None):
+    """Backward kernel: ``(dq, dk, dv)`` given ``g = dL/dy`` (see the module docstring).
+
+    ``out``, if given, is a (3, ..., T, hs) view the three gradients are written into directly
+    (the fused multi-head node passes the head-split view of its (B, T, 3C) gradient)."""
+    qs, k, v, att_t, att_d_t, keep, scale = saved
+    dq, dk, dv = (None, None, None) if out is None else out
+    dv = np.matmul(att_d_t, g, out=dv)  # A^T g  (..., Tk, hs)
+    datt_t = np.matmul(v, _t(g))  # (g v^T)^T = dA^T  (..., Tk, Tq), ours
     if keep is not None:
-        datt *= keep
-    dscores = softmax_backward(datt, att, axis=-1, out=datt)
-    dscores *= scale
-    dq = np.matmul(dscores, k)  # (..., Tq, hs)
-    dk = np.matmul(np.swapaxes(dscores, -1, -2), q)  # (..., Tk, hs)
+        datt_t *= _t(keep)
+    dscores_t = softmax_backward(datt_t, att_t, axis=-2, out=datt_t)  # dS^T
+    dq = np.matmul(_t(dscores_t), k, out=dq)  # dS k  (..., Tq, hs)
+    dq *= scale
+    dk = np.matmul(dscores_t, qs, out=dk)  # dS^T q s  (..., Tk, hs)
     return dq, dk, dv
 
 
@@ -150,15 +183,15 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, causal: bool =
     if causal and tq > tk:
         raise ValueError(f"causal attention needs Tq <= Tk (queries are the last Tq of Tk positions), got Tq={tq}, Tk={tk}")
     dtype = np.result_type(q.dtype, k.dtype, v.dtype)
-    bias = _mask_bias(mask, causal, tq, tk, dtype)
+    bias_t = _mask_bias_t(mask, causal, tq, tk, dtype)
     keep = None
     if dropout_p:
         lead = np.broadcast_shapes(q.shape[:-2], k.shape[:-2])
         keep = _dropout_keep(lead + (tq, tk), dropout_p, rng, dtype)
-    y, att, att_d = _attend(q.data, k.data, v.data, bias, keep)
+    y, saved = _attend(q.data, k.data, v.data, bias_t, keep)
 
     def backward(g: np.ndarray):
-        return _attend_backward(g, q.data, k.data, v.data, att, att_d, keep)
+        return _attend_backward(g, saved)
 
     return Tensor.from_op(y, (q, k, v), backward, "scaled_dot_product_attention")
 
@@ -169,7 +202,7 @@ def attention_weights(q: Any, k: Any, causal: bool = False, mask: Any = None) ->
     q = q.data if isinstance(q, Tensor) else np.asarray(q)
     k = k.data if isinstance(k, Tensor) else np.asarray(k)
     tq, tk = q.shape[-2], k.shape[-2]
-    return _weights(q, k, _mask_bias(mask, causal, tq, tk, np.result_type(q.dtype, k.dtype)))
+    return _t(_weights_t(q, k, _mask_bias_t(mask, causal, tq, tk, np.result_type(q.dtype, k.dtype))))
 
 
 def _split_heads(qkv: np.ndarray, n_head: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -203,15 +236,13 @@ def causal_self_attention(qkv: Tensor, n_head: int, dropout_p: float = 0.0,
     B, T, C3 = qkv.shape
     q, k, v = _split_heads(qkv.data, n_head)  # (B, nh, T, hs) each
     keep = _dropout_keep((B, n_head, T, T), dropout_p, rng, qkv.dtype)
-    y, att, att_d = _attend(q, k, v, causal_bias(T, T, qkv.dtype), keep)  # y (B, nh, T, hs)
+    y, saved = _attend(q, k, v, _causal_bias_t(T, T, qkv.dtype), keep)  # y (B, nh, T, hs)
 
     def backward(g: np.ndarray):
         nh, hs = n_head, C3 // (3 * n_head)
         gh = g.reshape(B, T, nh, hs).transpose(0, 2, 1, 3)  # (B, nh, T, hs) view
-        dq, dk, dv = _attend_backward(gh, q, k, v, att, att_d, keep)
         dqkv = np.empty((B, T, 3, nh, hs), dtype=g.dtype)
-        dheads = dqkv.transpose(2, 0, 3, 1, 4)  # (3, B, nh, T, hs) view into dqkv
-        dheads[0], dheads[1], dheads[2] = dq, dk, dv
+        _attend_backward(gh, saved, out=dqkv.transpose(2, 0, 3, 1, 4))  # writes dq, dk, dv into dqkv
         return (dqkv.reshape(B, T, C3),)
 
     return Tensor.from_op(_merge_heads(y), (qkv,), backward, "causal_self_attention")
@@ -355,6 +386,6 @@ class CausalSelfAttention(Module):
             with no_grad():
                 q, k, v = _split_heads(qkv.data, self.n_head)  # (B, nh, T, hs)
                 K, V = cache.append(k, v)  # (B, nh, L, hs), L = positions so far
-                out, _, _ = _attend(q, K, V, causal_bias(q.shape[2], K.shape[2], qkv.dtype), None)
+                out, _ = _attend(q, K, V, _causal_bias_t(q.shape[2], K.shape[2], qkv.dtype), None)
                 y = Tensor(_merge_heads(out))
         return self.resid_dropout(self.c_proj(y))

@@ -29,39 +29,55 @@ from ..tensor import Tensor
 
 __all__ = [
     "linear", "linear_tied", "layer_norm", "embedding", "gelu", "softmax", "log_softmax",
-    "cross_entropy", "dropout", "softmax_", "softmax_backward",
+    "cross_entropy", "dropout", "softmax_", "softmax_backward", "sum_along",
 ]
 
 
 # ----------------------------------------------------------------------------- shared kernels
 
 
+def sum_along(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """``x.sum(axis, keepdims=True)``, fast for the last two axes.
+
+    NumPy's reductions along a short contiguous axis (a row of 64 attention scores, 128 features)
+    pay a per-row overhead; a matrix-vector product with a vector of ones runs in BLAS instead,
+    several times faster. Other axes fall back to ``np.sum``.
+    """
+    axis = axis % x.ndim
+    if x.ndim >= 2 and axis >= x.ndim - 2 and x.dtype in (np.float32, np.float64):
+        ones = np.ones(x.shape[axis], dtype=x.dtype)
+        if axis == x.ndim - 1:
+            return np.matmul(x, ones)[..., None]  # (..., n) @ (n,) -> (..., 1)
+        return np.matmul(ones, x)[..., None, :]  # (n,) @ (..., n, m) -> (..., 1, m)
+    return np.sum(x, axis=axis, keepdims=True)
+
+
 def softmax_(x: np.ndarray, axis: int = -1) -> np.ndarray:
     """Stable softmax of ``x`` along ``axis``, computed IN PLACE (``x`` must be an array you own).
 
-    ``exp(x - max) / sum(exp(x - max))``: subtracting the row maximum makes the largest exponent
+    ``exp(x - max) / sum(exp(x - max))``: subtracting the maximum makes the largest exponent
     0, so nothing overflows however large the inputs (1e4 is fine). Entries equal to ``-inf``
-    (masked scores) become exactly 0. A row that is entirely ``-inf`` (nothing may be attended to)
-    becomes all zeros instead of NaN. Returns ``x``.
+    (masked scores) become exactly 0. A slice that is entirely ``-inf`` (nothing may be attended
+    to) becomes all zeros instead of NaN. Returns ``x``.
     """
     m = np.max(x, axis=axis, keepdims=True)
-    if not np.isfinite(m).all():  # only fully masked rows have max = -inf
+    if not np.isfinite(m).all():  # only fully masked slices have max = -inf
         m[~np.isfinite(m)] = 0.0
     np.subtract(x, m, out=x)
     np.exp(x, out=x)
-    s = np.sum(x, axis=axis, keepdims=True)
-    s[s == 0] = 1.0  # fully masked rows: 0 / 1 = 0, never 0 / 0
+    s = sum_along(x, axis)
+    s[s == 0] = 1.0  # fully masked: 0 / 1 = 0, never 0 / 0
     np.divide(x, s, out=x)
     return x
 
 
 def softmax_backward(g: np.ndarray, y: np.ndarray, axis: int = -1, out: np.ndarray | None = None) -> np.ndarray:
-    """dL/dx for ``y = softmax(x)``: ``y * (g - sum(g * y, axis))``.
+    """dL/dx for ``y = softmax(x)`` along ``axis``: ``y * (g - sum(g * y, axis))``.
 
     Derivation: dy_i/dx_j = y_i (delta_ij - y_j), so dL/dx_j = sum_i g_i y_i (delta_ij - y_j)
     = y_j (g_j - sum_i g_i y_i). ``out`` may be ``g`` itself when the caller owns ``g``.
     """
-    dot = np.sum(g * y, axis=axis, keepdims=True)
+    dot = sum_along(g * y, axis)
     out = np.subtract(g, dot, out=out)
     np.multiply(out, y, out=out)
     return out
@@ -118,7 +134,7 @@ def _gemm(x: Tensor, weight: Tensor, bias: Tensor | None, transposed: bool, op: 
         dW = None
         if need_w:
             dW = g2.T @ x2 if transposed else x2.T @ g2  # stored layout of W
-        db = g2.sum(axis=0) if need_b else None
+        db = sum_along(g2, 0)[0] if need_b else None
         return dx, dW, db
 
     parents = (x, weight) if bias is None else (x, weight, bias)
@@ -167,7 +183,8 @@ def layer_norm(x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float
             if p.shape != (C,):
                 raise ValueError(f"layer_norm {name} must have shape ({C},) to match the input's last dim, got {p.shape}")
     x2 = x.data.reshape(-1, C)
-    mean = x2.mean(axis=1, keepdims=True)
+    mean = sum_along(x2)
+    mean *= 1.0 / C
     xhat = x2 - mean  # (N, C), ours: normalised in place below
     var = np.einsum("ij,ij->i", xhat, xhat)[:, None]
     var *= 1.0 / C
@@ -189,11 +206,12 @@ def layer_norm(x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float
     def backward(g: np.ndarray):
         g2 = g.reshape(-1, C)
         dw = np.einsum("ij,ij->j", g2, xhat) if need_w else None
-        db = g2.sum(axis=0) if need_b else None
+        db = sum_along(g2, 0)[0] if need_b else None
         dx = None
         if x.requires_grad:
             dxhat = g2 * weight.data if weight is not None else g2.copy()  # (N, C), ours
-            m1 = dxhat.mean(axis=1, keepdims=True)
+            m1 = sum_along(dxhat)
+            m1 *= 1.0 / C
             m2 = np.einsum("ij,ij->i", dxhat, xhat)[:, None]
             m2 *= 1.0 / C
             dxhat -= m1
@@ -262,7 +280,7 @@ def gelu(x: Tensor) -> Tensor:
     """
     _check_float("gelu input", x)
     xd = x.data
-    h = xd * xd  # ours: becomes h = 0.5 (1 + tanh(u)) in place
+    h = np.square(xd)  # ours: becomes h = 0.5 (1 + tanh(u)) in place
     h *= _GELU_K * _GELU_A
     h += _GELU_K
     h *= xd  # u = k (x + a x^3)
@@ -272,7 +290,7 @@ def gelu(x: Tensor) -> Tensor:
     out = h * xd
 
     def backward(g: np.ndarray):
-        d = xd * xd
+        d = np.square(xd)
         d *= 6.0 * _GELU_K * _GELU_A
         d += 2.0 * _GELU_K
         d *= xd  # 2 x k (1 + 3 a x^2)
@@ -305,12 +323,12 @@ def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
     m = np.max(x.data, axis=axis, keepdims=True)
     out = x.data - m
     p = np.exp(out)
-    s = p.sum(axis=axis, keepdims=True)
+    s = sum_along(p, axis)
     out -= np.log(s)
     p /= s
 
     def backward(g: np.ndarray):
-        d = p * g.sum(axis=axis, keepdims=True)
+        d = p * sum_along(g, axis)
         np.subtract(g, d, out=d)
         return (d,)
 
@@ -354,7 +372,7 @@ def cross_entropy(logits: Tensor, targets: np.ndarray, ignore_index: int = -1) -
     p = z - m  # (N, V) shifted logits, ours; becomes the probabilities in place
     picked = p[rows, tsafe]  # z[t] - m
     np.exp(p, out=p)
-    s = p.sum(axis=1, keepdims=True)
+    s = sum_along(p)
     nll = np.log(s[:, 0]) - picked  # logsumexp - z[t]
     if not all_valid:
         nll *= valid
