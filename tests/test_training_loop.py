@@ -163,3 +163,31 @@ def test_short_shakespeare_run_learns(tmp_path):
     assert result.evals[0]["val"] > 4.0
     assert result.evals[-1]["val"] < 2.8, f"val loss {result.evals[-1]['val']:.3f} after 200 iterations"
     assert elapsed < 20, f"took {elapsed:.1f} s"
+
+
+@pytest.mark.slow
+def test_real_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
+    """SIGINT to a running `python -m numgpt train`: exit status 0, a checkpoint at that iteration."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    (tmp_path / "input.txt").write_text(TEXT)
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "numgpt", "train", "--source", "input.txt", "--dataset", "tiny", "--name", "sig",
+           "--n_layer=1", "--n_head=2", "--n_embd=16", "--block_size=16", "--batch_size=4", "--max_iters=1000000",
+           "--eval_interval=100000", "--eval_iters=1", "--sample_tokens=0", "--log_interval=5"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        for line in proc.stdout:  # wait until training is under way
+            if line.startswith("iter "):
+                break
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err[-2000:]
+    assert "saved out-sig/ckpt.npz; continue with --resume" in out, out[-1000:]
+    step = load_checkpoint(tmp_path / "out-sig/ckpt.npz").step
+    assert 5 <= step < 1_000_000

@@ -30,7 +30,7 @@ import numpy as np
 from .checkpoint import Checkpoint, capture_rng, load_checkpoint, restore_rng, save_checkpoint
 from .clip import clip_grad_norm
 from .config import TrainConfig
-from .data import estimate_loss, get_batch, load_meta, load_split, prepare, tokenizer_from_dict
+from .data import DataError, estimate_loss, get_batch, load_meta, load_split, prepare, tokenizer_from_dict
 from .optim import configure_optimizer
 from .schedule import get_lr
 
@@ -38,8 +38,9 @@ CHECKPOINT_NAME = "ckpt.npz"
 METRICS_NAME = "metrics.jsonl"
 
 
-class TrainingStopped(RuntimeError):
-    """Training hit a non-finite loss or gradient norm; the message says where and what was kept."""
+def print_flush(line: str) -> None:
+    """The default log: print and flush at once, so progress shows up live through a pipe or `tee`."""
+    print(line, flush=True)
 
 
 @dataclass
@@ -62,14 +63,19 @@ def build_model(model_args: dict[str, Any], seed: int) -> Any:
     return GPT(GPTConfig(**model_args), seed=seed)
 
 
-def ensure_data(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
+def ensure_data(cfg: TrainConfig, log: Callable[[str], None] = print_flush) -> dict[str, Any]:
     """Prepare the dataset in ``cfg.data_path()`` unless it is already there; return its meta."""
     data_dir = cfg.data_path()
     if not (data_dir / "meta.json").is_file():
         log(f"no prepared data in {data_dir}; preparing {cfg.dataset} ...")
         prepare(cfg.dataset, data_dir, source=cfg.source or None, tokenizer=cfg.tokenizer,
                 vocab_size=cfg.vocab_size or None, log=log)
-    return load_meta(data_dir)
+    meta = load_meta(data_dir)
+    kind = meta["tokenizer"].get("type")
+    if kind != cfg.tokenizer:
+        raise DataError(f"{data_dir} was prepared with the {kind!r} tokenizer, but the config asks for "
+                        f"{cfg.tokenizer!r}; set data_dir to another directory or delete {data_dir}")
+    return meta
 
 
 def _sample(model: Any, tokenizer: Any, cfg: TrainConfig) -> str | None:
@@ -106,7 +112,7 @@ class _Metrics:
         self.file.close()
 
 
-def train(cfg: TrainConfig, resume: bool = False, log: Callable[[str], None] = print,
+def train(cfg: TrainConfig, resume: bool = False, log: Callable[[str], None] = print_flush,
           model_factory: Callable[[dict[str, Any], int], Any] = build_model) -> TrainResult:
     """Run (or resume) the training job ``cfg``; see the module docstring for one iteration.
 
