@@ -54,6 +54,7 @@ FORMAT = "numgpt-bpe"
 FORMAT_VERSION = 1
 DEFAULT_CACHE_SIZE = 1 << 16
 _NO_RANK = 1 << 62  # larger than any rank
+_SINGLE_BYTES = [bytes([v]) for v in range(256)]
 
 
 def _show(token: bytes) -> str:
@@ -200,7 +201,7 @@ class BPETokenizer:
         whole = get(raw)
         if whole is not None:
             return (whole,)
-        parts = [raw[i:i + 1] for i in range(len(raw))]
+        parts = [_SINGLE_BYTES[v] for v in raw]
         pair_ranks = [get(a + b, _NO_RANK) for a, b in zip(parts, parts[1:])]
         while pair_ranks:
             best = min(pair_ranks)
