@@ -16,8 +16,9 @@ Conventions that hold for every op in this file:
   products (``dx = g @ W.T``, ``dW = x.T @ g``, ``db = g.sum(0)``).
 * Backward functions never write into ``g`` (it may be shared by several parents); they do work
   in place on arrays they have just allocated themselves.
-* ``softmax_`` below is the one place that computes a numerically stable softmax; ``softmax``,
-  ``log_softmax``, ``cross_entropy`` and attention all use it.
+* ``softmax_`` below is the one place that computes a numerically stable softmax (``softmax`` and
+  attention use it), ``log_softmax_`` the one place for log-softmax (``log_softmax`` and
+  ``cross_entropy``).
 """
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ from ..tensor import Tensor
 
 __all__ = [
     "linear", "linear_tied", "layer_norm", "embedding", "gelu", "softmax", "log_softmax",
-    "cross_entropy", "dropout", "softmax_", "softmax_backward", "sum_along",
+    "cross_entropy", "dropout", "softmax_", "log_softmax_", "softmax_backward", "sum_along",
 ]
 
 
@@ -69,6 +70,21 @@ def softmax_(x: np.ndarray, axis: int = -1) -> np.ndarray:
     s[s == 0] = 1.0  # fully masked: 0 / 1 = 0, never 0 / 0
     np.divide(x, s, out=x)
     return x
+
+
+def log_softmax_(x: np.ndarray, axis: int = -1) -> tuple[np.ndarray, np.ndarray]:
+    """``(log_softmax(x), softmax(x))`` along ``axis``; ``x`` (an array you own) becomes the first.
+
+    ``log p = (x - max) - log(sum(exp(x - max)))``: finite for any magnitude (1e4 is fine), where
+    ``log(softmax_(x))`` would give -inf once a probability underflows. The one place for
+    logsumexp (log_softmax and cross_entropy).
+    """
+    np.subtract(x, np.max(x, axis=axis, keepdims=True), out=x)
+    p = np.exp(x)
+    s = sum_along(p, axis)
+    np.subtract(x, np.log(s), out=x)
+    np.divide(p, s, out=p)
+    return x, p
 
 
 def softmax_backward(g: np.ndarray, y: np.ndarray, axis: int = -1, out: np.ndarray | None = None) -> np.ndarray:
@@ -320,12 +336,7 @@ def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
     Backward: ``g - softmax(x) * sum(g)`` (the softmax is saved from the forward).
     """
     _check_float("log_softmax input", x)
-    m = np.max(x.data, axis=axis, keepdims=True)
-    out = x.data - m
-    p = np.exp(out)
-    s = sum_along(p, axis)
-    out -= np.log(s)
-    p /= s
+    out, p = log_softmax_(x.data.copy(), axis)
 
     def backward(g: np.ndarray):
         d = p * sum_along(g, axis)
@@ -367,17 +378,11 @@ def cross_entropy(logits: Tensor, targets: np.ndarray, ignore_index: int = -1) -
     all_valid = n == t.size
     rows = np.arange(t.size)
     tsafe = t if all_valid else np.where(valid, t, 0)
-    z = logits.data.reshape(-1, V)
-    m = z.max(axis=1, keepdims=True)
-    p = z - m  # (N, V) shifted logits, ours; becomes the probabilities in place
-    picked = p[rows, tsafe]  # z[t] - m
-    np.exp(p, out=p)
-    s = sum_along(p)
-    nll = np.log(s[:, 0]) - picked  # logsumexp - z[t]
+    logp, p = log_softmax_(logits.data.reshape(-1, V).copy())  # (N, V) each
+    nll = logp[rows, tsafe]  # log p[t] = z[t] - logsumexp(z)
     if not all_valid:
         nll *= valid
-    loss = np.asarray(nll.sum() / n, dtype=logits.dtype)
-    p /= s
+    loss = np.asarray(-nll.sum() / n, dtype=logits.dtype)
 
     def backward(g: np.ndarray):
         scale = float(g) / n
