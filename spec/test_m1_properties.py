@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -17,7 +17,11 @@ from spec.numerics import FWD_ATOL, FWD_RTOL, assert_close, check_grads
 
 pytestmark = pytest.mark.milestone("M1")
 
-SETTINGS = settings(max_examples=20, deadline=None, derandomize=True, database=None)
+# The `adapter` fixture is function-scoped only to read the test's name; it holds no per-example state.
+# A failure is shrunk to a minimal example (which teaches), but hypothesis's slow "explain" phase is off.
+SETTINGS = settings(max_examples=20, deadline=None, derandomize=True, database=None,
+                    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
+                    suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 BINARY = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide}
 REDUCTIONS = {"sum": np.sum, "mean": np.mean, "max": np.max}
@@ -43,10 +47,30 @@ USES = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _probe_adapter(impl, request) -> None:
+class Adapter:
+    """The adapter as the property tests see it. Hypothesis pretty-prints a failing example's
+    arguments and looks up ``_repr_pretty_`` on them; the plugin's proxy answers every missing
+    name with a "not implemented" function, which would turn a real failure into "not
+    implemented". So private names are refused here."""
+
+    def __init__(self, impl):
+        self.impl = impl
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.impl, name)
+
+    def __repr__(self) -> str:
+        return repr(self.impl)
+
+
+@pytest.fixture
+def adapter(impl, request) -> Adapter:
+    """``impl``, after calling the functions the test uses once (see PROBES)."""
     for name in ("tensor", "to_numpy", "mul", "backward", "grad", *USES.get(request.function.__name__, ())):
         PROBES[name](impl, impl.tensor(np.full((2, 2), 0.5), requires_grad=True))
+    return Adapter(impl)
 
 
 def values(shape: tuple[int, ...], seed: int, low: float = -2.0, high: float = 2.0) -> np.ndarray:
@@ -62,13 +86,13 @@ def check_forward_and_backward(impl, build, numpy_fn, inputs, what: str, hint: s
 @SETTINGS
 @given(shapes=hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=3),
        op=st.sampled_from(sorted(BINARY)), seed=st.integers(0, 2**16))
-def test_binary_ops_broadcast(impl, shapes, op, seed) -> None:
+def test_binary_ops_broadcast(adapter, shapes, op, seed) -> None:
     """add/sub/mul/div on any pair of broadcastable shapes (including 0-d and size-1 dims)."""
     a_shape, b_shape = shapes.input_shapes
     a = values(a_shape, seed)
     b = values(b_shape, seed + 1, 0.5, 2.0) if op == "div" else values(b_shape, seed + 1)
     check_forward_and_backward(
-        impl, lambda x, y: getattr(impl, op)(x, y), BINARY[op], [a, b], f"{op} of shapes {a_shape} and {b_shape}",
+        adapter, lambda x, y: getattr(adapter, op)(x, y), BINARY[op], [a, b], f"{op} of shapes {a_shape} and {b_shape}",
         "the gradient of a broadcast operand is summed over its broadcast dims, back to its own shape")
 
 
@@ -90,14 +114,14 @@ def shape_and_axis(draw):
 @SETTINGS
 @given(shape_axis=shape_and_axis(), op=st.sampled_from(sorted(REDUCTIONS)), keepdims=st.booleans(),
        seed=st.integers(0, 2**16))
-def test_reductions(impl, shape_axis, op, keepdims, seed) -> None:
+def test_reductions(adapter, shape_axis, op, keepdims, seed) -> None:
     """sum/mean/max over None, an int or a tuple of (possibly negative) axes, with or without keepdims."""
     shape, axis = shape_axis
     n = int(np.prod(shape))
     # distinct values 0.1 apart: max has a unique argmax, far from ties at the FD step
     x = np.random.default_rng(seed).permutation(n).reshape(shape) * 0.1 if op == "max" else values(shape, seed)
     check_forward_and_backward(
-        impl, lambda t: getattr(impl, op)(t, axis=axis, keepdims=keepdims),
+        adapter, lambda t: getattr(adapter, op)(t, axis=axis, keepdims=keepdims),
         lambda a: REDUCTIONS[op](a, axis=axis, keepdims=keepdims), [x],
         f"{op}(shape {shape}, axis={axis}, keepdims={keepdims})",
         "reduced axes must be re-inserted (when keepdims=False) and the gradient broadcast over them")
@@ -105,12 +129,12 @@ def test_reductions(impl, shape_axis, op, keepdims, seed) -> None:
 
 @SETTINGS
 @given(shape=hnp.array_shapes(min_dims=1, max_dims=4, max_side=3), data=st.data())
-def test_transpose_then_reshape(impl, shape, data) -> None:
+def test_transpose_then_reshape(adapter, shape, data) -> None:
     """transpose by a random permutation, then flatten: a pure rearrangement of the gradient."""
     perm = tuple(data.draw(st.permutations(range(len(shape)))))
     x = values(shape, 0)
     check_forward_and_backward(
-        impl, lambda t: impl.reshape(impl.transpose(t, perm), (-1,)), lambda a: a.transpose(perm).reshape(-1), [x],
+        adapter, lambda t: adapter.reshape(adapter.transpose(t, perm), (-1,)), lambda a: a.transpose(perm).reshape(-1), [x],
         f"reshape(transpose(x of shape {shape}, {perm}), (-1,))",
         "transpose's backward must apply the INVERSE permutation")
 
@@ -158,18 +182,18 @@ def run_program(steps, leaves, apply):
 
 @SETTINGS
 @given(program=programs(), seed=st.integers(0, 2**16))
-def test_random_expression_graphs(impl, program, seed) -> None:
+def test_random_expression_graphs(adapter, program, seed) -> None:
     """Random graphs with node reuse and broadcasting: forward vs NumPy, backward vs finite differences."""
     shapes, steps = program
     inputs = [values(s, seed + i, -1.0, 1.0) for i, s in enumerate(shapes)]
 
-    def on_impl(op, *args):
-        return (BINARY_GRAPH.get(op) or UNARY[op])[0](impl, *args)
+    def on_adapter(op, *args):
+        return (BINARY_GRAPH.get(op) or UNARY[op])[0](adapter, *args)
 
     def on_numpy(op, *args):
         return (BINARY_GRAPH.get(op) or UNARY[op])[1](*args)
 
     check_forward_and_backward(
-        impl, lambda *ts: run_program(steps, ts, on_impl), lambda *xs: run_program(steps, xs, on_numpy), inputs,
+        adapter, lambda *ts: run_program(steps, ts, on_adapter), lambda *xs: run_program(steps, xs, on_numpy), inputs,
         f"graph {steps} on leaves of shapes {list(shapes)}",
         "a node used several times must receive the sum of all its contributions before its own backward runs")
