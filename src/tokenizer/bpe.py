@@ -270,7 +270,7 @@ class BPETokenizer:
             disallowed = frozenset(disallowed_special)
         return allowed, disallowed
 
-    def _check_disallowed(self, text: str, disallowed: AbstractSet[str], allowed: AbstractSet[str]) -> None:
+    def _check_disallowed(self, text: str, disallowed: AbstractSet[str]) -> None:
         for s in disallowed:
             at = text.find(s)
             if at >= 0:
@@ -286,17 +286,17 @@ class BPETokenizer:
             self._special_rx[allowed] = rx
         return rx
 
-    def _pieces(self, text: str, allowed: frozenset[str]) -> Iterator[tuple[int, str, int | None]]:
-        """``(start, piece, special_id or None)`` for every chunk and allowed special of ``text``."""
+    def _pieces(self, text: str, allowed: frozenset[str]) -> Iterator[tuple[str, int | None]]:
+        """``(piece, special id or None)`` for every chunk and allowed special of ``text``, in order."""
         pos = 0
         if allowed:
             for m in self._special_regex(allowed).finditer(text):
-                for c in self._splitter.finditer(text[pos:m.start()]):
-                    yield pos + c.start(), c.group(), None
-                yield m.start(), m.group(), self._special_tokens[m.group()]
+                for chunk in self._splitter.findall(text[pos:m.start()]):
+                    yield chunk, None
+                yield m.group(), self._special_tokens[m.group()]
                 pos = m.end()
-        for c in self._splitter.finditer(text[pos:] if pos else text):
-            yield pos + c.start(), c.group(), None
+        for chunk in self._splitter.findall(text[pos:] if pos else text):
+            yield chunk, None
 
     def encode(self, text: str, allowed_special: AbstractSet[str] | str = frozenset(),
                disallowed_special: AbstractSet[str] | str = "all") -> list[int]:
@@ -315,12 +315,12 @@ class BPETokenizer:
             raise TypeError(f"encode: expected str, got {type(text).__name__}")
         allowed, disallowed = self._resolve(allowed_special, disallowed_special)
         if disallowed:
-            self._check_disallowed(text, disallowed, allowed)
+            self._check_disallowed(text, disallowed)
         if not allowed:
             return self._encode_chunks(self._splitter.findall(text))
         out: list[int] = []
         chunk_ids = self._chunk_ids
-        for _, piece, special in self._pieces(text, allowed):
+        for piece, special in self._pieces(text, allowed):
             if special is not None:
                 out.append(special)
             else:
@@ -348,14 +348,12 @@ class BPETokenizer:
                                 f"(open files in text mode)")
             buf += piece
             if disallowed:
-                self._check_disallowed(buf, disallowed, allowed)
-            if allowed:
+                self._check_disallowed(buf, disallowed)
+            if allowed:  # (text, special id or None) per chunk or special
                 pieces = list(self._pieces(buf, allowed))
-                starts = [start for start, _, _ in pieces]
-                texts = [text for _, text, _ in pieces]
+                texts = [text for text, _ in pieces]
             else:
                 texts = self._splitter.findall(buf)
-                starts = None
             # emit all but the last two pieces, and nothing within `hold` chars of the end
             k = len(texts) - 2
             cut = len(buf) - len(texts[-1]) - len(texts[-2]) if k > 0 else 0
@@ -364,11 +362,11 @@ class BPETokenizer:
                 cut -= len(texts[k])
             if k <= 0:
                 continue
-            if starts is None:
+            if not allowed:
                 ids = self._encode_chunks(texts[:k])
             else:
                 ids = []
-                for _, text, special in pieces[:k]:
+                for text, special in pieces[:k]:
                     ids.extend((special,) if special is not None else self._chunk_ids(text))
             buf = buf[cut:]
             yield from ids

@@ -213,7 +213,3 @@ class Splitter:
     def findall(self, text: str) -> list[str]:
         """The chunks of ``text``, in order; ``"".join(chunks) == text``."""
         return self.compiled(self.tier(text)).findall(text)
-
-    def finditer(self, text: str):
-        """Match objects of the chunks of ``text`` (for positions)."""
-        return self.compiled(self.tier(text)).finditer(text)
