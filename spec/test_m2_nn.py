@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from spec import oracle
 from spec.numerics import F32_ATOL, F32_RTOL, as_array, assert_close, check_grads
@@ -277,6 +279,36 @@ def test_dropout_p1_drops_everything(impl):
 def test_dropout_bad_p_is_a_clear_error(impl, p):
     with pytest.raises(ValueError):
         impl.dropout(impl.tensor(np.ones(4)), p, True, 0)
+
+
+# ----------------------------------------------------------------------------- leading dims (property)
+
+
+def _leading_dims_case(impl, op: str, lead: tuple[int, ...], C: int, seed: int) -> None:
+    x, w, b = rand(lead + (C,), seed, scale=2.0), rand((C, 3), seed + 1), rand((C,), seed + 2)
+    X = impl.tensor(x)
+    got, want = {
+        "linear": lambda: (impl.linear(X, impl.tensor(w)), oracle.linear(x, w)),
+        "layer_norm": lambda: (impl.layer_norm(X, impl.tensor(b), None), oracle.layer_norm(x, b, None)),
+        "gelu": lambda: (impl.gelu(X), oracle.gelu(x)),
+        "softmax": lambda: (impl.softmax(X), oracle.softmax(x)),
+        "log_softmax": lambda: (impl.log_softmax(X), oracle.log_softmax(x)),
+    }[op]()
+    assert_close(arr(impl, got), want, OP_RTOL, OP_ATOL,
+                 f"{op} on input {x.shape}: an op over the last dim must accept any leading dims (none included) "
+                 "and treat every leading index independently")
+
+
+@pytest.mark.parametrize("op", ["linear", "layer_norm", "gelu", "softmax", "log_softmax"])
+def test_any_leading_dims_property(impl, op):
+    _leading_dims_case(impl, op, (), 3, 0)  # a missing op is "not implemented" before hypothesis starts
+
+    @settings(max_examples=15, deadline=None, derandomize=True, database=None)
+    @given(lead=st.lists(st.integers(1, 3), max_size=3), C=st.integers(2, 6), seed=st.integers(0, 1000))
+    def prop(lead, C, seed):
+        _leading_dims_case(impl, op, tuple(lead), C, seed)
+
+    prop()
 
 
 # ----------------------------------------------------------------------------- dtypes, determinism
