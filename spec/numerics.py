@@ -129,7 +129,8 @@ def check_grads(impl: Any, fn: Callable[..., Any], inputs: Sequence[np.ndarray],
         if analytic.shape != arrays[i].shape:
             raise AssertionError(_with_hint(
                 f"{what}: the gradient of input {i} has shape {analytic.shape}, but the input has shape "
-                f"{arrays[i].shape} (a broadcast gradient must be summed back to the input's shape)", hint))
+                f"{arrays[i].shape} (a gradient always has its input's shape: e.g. a broadcast gradient must be "
+                f"summed back to it)", hint))
         coords = None
         if max_coords is not None and arrays[i].size > max_coords:
             flat = rng.choice(arrays[i].size, size=max_coords, replace=False)
