@@ -60,7 +60,7 @@ def test_cl100k_ids_equal_tiktoken(cl100k, k):
     if got != expected:
         d = _first_diff(got, expected)
         raise AssertionError(
-            f"cl100k encode({case['text'][:40]!r}...): ids differ from tiktoken's first at position {d} "
+            f"cl100k encode({case['text'][:40]!r}...): ids differ from the frozen tiktoken ids first at position {d} "
             f"(got {len(got)} ids, expected {len(expected)}): expected {expected[max(0, d - 2):d + 4]}, got "
             f"{got[max(0, d - 2):d + 4]} (text near there: {cl100k.decode(expected[max(0, d - 2):d + 4])!r}). "
             f"Likely cause: the split pattern's Unicode classes (\\p{{L}}, \\p{{N}}, \\s must be Unicode's "
@@ -73,5 +73,5 @@ def test_cl100k_stream_equals_encode(cl100k):
     case = next(c for c in FROZEN["cases"] if c.get("source") == "multilingual.txt")
     got = list(cl100k.encode_iterable(case["text"].splitlines(keepends=True)))
     assert got == case["ids"], (
-        f"cl100k encode_iterable(lines of multilingual.txt) differs from tiktoken's ids at position "
+        f"cl100k encode_iterable(lines of multilingual.txt) differs from the frozen tiktoken ids at position "
         f"{_first_diff(got, case['ids'])}: a chunk lost or split at a line boundary")
