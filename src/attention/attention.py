@@ -32,8 +32,8 @@ from ..nn.functional import softmax_, softmax_backward
 from ..tensor import Tensor, no_grad
 
 __all__ = [
-    "scaled_dot_product_attention", "attention_weights", "causal_self_attention", "CausalSelfAttention", "KVCache", "LayerKVCache",
-    "causal_bias",
+    "scaled_dot_product_attention", "attention_weights", "causal_self_attention", "CausalSelfAttention",
+    "KVCache", "LayerKVCache", "causal_bias",
 ]
 
 
@@ -105,19 +105,21 @@ def _weights_t(q: np.ndarray, k: np.ndarray, bias_t: np.ndarray | None, prescale
     return softmax_(att_t, axis=-2)  # normalise over the keys
 
 
-def _attend(q: np.ndarray, k: np.ndarray, v: np.ndarray, bias_t: np.ndarray | None, keep: np.ndarray | None):
+def _attend(q: np.ndarray, k: np.ndarray, v: np.ndarray, bias_t: np.ndarray | None, keep: np.ndarray | None,
+            out: np.ndarray | None = None):
     """Forward kernel: ``y = dropout(softmax(q k^T s + M)) v``, (..., Tq, hs).
 
     ``keep`` is the pre-scaled dropout mask (..., Tq, Tk) or None. Returns ``(y, saved)``, where
     ``saved`` is what ``_attend_backward`` needs: ``q s`` (scaling q, (..., Tq, hs), is cheaper than
     scaling the (..., Tq, Tk) scores), k, v, the transposed weights ``At`` and the transposed weights
-    actually applied to v (``At * keep^T``, or ``At`` itself without dropout).
+    actually applied to v (``At * keep^T``, or ``At`` itself without dropout). ``out``: where to
+    write y (e.g. a head-merging view), or None.
     """
     scale = 1.0 / math.sqrt(q.shape[-1])
     qs = q * scale  # (..., Tq, hs), ours
     att_t = _weights_t(qs, k, bias_t, prescaled=True)  # (..., Tk, Tq)
     att_d_t = att_t if keep is None else att_t * _t(keep)
-    y = np.matmul(_t(att_d_t), v)  # A v  (..., Tq, hs)
+    y = np.matmul(_t(att_d_t), v, out=out)  # A v  (..., Tq, hs)
     return y, (qs, k, v, att_t, att_d_t, keep, scale)
 
 
@@ -236,7 +238,9 @@ def causal_self_attention(qkv: Tensor, n_head: int, dropout_p: float = 0.0,
     B, T, C3 = qkv.shape
     q, k, v = _split_heads(qkv.data, n_head)  # (B, nh, T, hs) each
     keep = _dropout_keep((B, n_head, T, T), dropout_p, rng, qkv.dtype)
-    y, saved = _attend(q, k, v, _causal_bias_t(T, T, qkv.dtype), keep)  # y (B, nh, T, hs)
+    y = np.empty((B, T, C3 // 3), dtype=qkv.dtype)  # heads merged: (B, T, nh, hs) viewed as (B, nh, T, hs)
+    _, saved = _attend(q, k, v, _causal_bias_t(T, T, qkv.dtype), keep,
+                       out=y.reshape(B, T, n_head, -1).transpose(0, 2, 1, 3))
 
     def backward(g: np.ndarray):
         nh, hs = n_head, C3 // (3 * n_head)
@@ -245,7 +249,7 @@ def causal_self_attention(qkv: Tensor, n_head: int, dropout_p: float = 0.0,
         _attend_backward(gh, saved, out=dqkv.transpose(2, 0, 3, 1, 4))  # writes dq, dk, dv into dqkv
         return (dqkv.reshape(B, T, C3),)
 
-    return Tensor.from_op(_merge_heads(y), (qkv,), backward, "causal_self_attention")
+    return Tensor.from_op(y, (qkv,), backward, "causal_self_attention")
 
 
 # ----------------------------------------------------------------------------- KV cache
