@@ -162,8 +162,11 @@ def test_shape_errors_name_the_shapes() -> None:
         matmul(leaf(1.0), leaf(np.ones(2)))
     with pytest.raises(ValueError, match=r"shape \(2, 3\).*into shape \(4,\)"):
         leaf(np.ones((2, 3))).reshape(4)
-    with pytest.raises(ValueError, match="not a permutation"):
-        leaf(np.ones((2, 3))).transpose(0, 0)
+    for bad in ((0, 0), (0, 5), (0, -3), (1, 0, 2)):
+        with pytest.raises(ValueError, match="not a permutation"):
+            leaf(np.ones((2, 3))).transpose(*bad)
+    with pytest.raises(ValueError, match=r"same dim twice"):
+        leaf(np.ones((2, 3))).sum(axis=(1, -1))
     with pytest.raises(ValueError, match=r"axis 2 is out of range .* 2 dims"):
         leaf(np.ones((2, 3))).sum(axis=2)
     with pytest.raises(ValueError, match=r"shapes \[\(2, 3\), \(2, 4\)\]"):

@@ -84,6 +84,8 @@ def _normalize_axes(axis: int | Sequence[int] | None, ndim: int) -> tuple[int, .
         if not -ndim <= ax < ndim:
             raise ValueError(f"axis {ax} is out of range for a tensor with {ndim} dims")
         out.append(int(ax) % ndim if ndim else 0)
+    if len(set(out)) != len(out):
+        raise ValueError(f"axis {axis} names the same dim twice (tensor with {ndim} dims)")
     return tuple(out)
 
 
@@ -415,7 +417,12 @@ class Tensor:
         """Permute dims (NumPy semantics: no axes reverses them)."""
         if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
             axes = axes[0]
-        perm = tuple(range(self.ndim))[::-1] if not axes else tuple(int(a) % self.ndim for a in axes)
+        if not axes:
+            perm = tuple(range(self.ndim))[::-1]
+        elif len(axes) != self.ndim or any(not -self.ndim <= int(a) < self.ndim for a in axes):
+            perm = ()  # reported below
+        else:
+            perm = tuple(int(a) % self.ndim for a in axes)
         if sorted(perm) != list(range(self.ndim)):
             raise ValueError(f"transpose axes {axes} are not a permutation of the {self.ndim} dims of shape {self.shape}")
         inverse = tuple(np.argsort(perm))
