@@ -275,10 +275,11 @@ class LayerKVCache:
         if self.k is None:
             self.k = np.empty((B, nh, self.capacity, hs), dtype=k.dtype)
             self.v = np.empty_like(self.k)
-        elif (B, nh, hs) != (self.k.shape[0], self.k.shape[1], self.k.shape[3]):
+        elif (B, nh, hs, k.dtype) != (self.k.shape[0], self.k.shape[1], self.k.shape[3], self.k.dtype):
             raise ValueError(
-                f"KV cache holds batch {self.k.shape[0]}, {self.k.shape[1]} heads of size {self.k.shape[3]}, "
-                f"but got keys of shape {k.shape}; call reset() before decoding a different batch"
+                f"KV cache holds batch {self.k.shape[0]}, {self.k.shape[1]} heads of size {self.k.shape[3]} "
+                f"({self.k.dtype}), but got keys of shape {k.shape} ({k.dtype}); use a new KVCache for a "
+                f"different batch size or model dtype"
             )
         end = self.length + t_new
         if end > self.capacity:
