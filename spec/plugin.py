@@ -52,7 +52,7 @@ class Adapter:
         try:
             return getattr(self._module, name)
         except AttributeError:
-            if name.startswith("__"):
+            if name.startswith("_"):  # private/dunder lookups (pretty printers, pickling) are not contracts
                 raise
 
             def missing(*args: Any, **kwargs: Any) -> Any:
