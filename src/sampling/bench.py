@@ -24,6 +24,7 @@ be much slower on a busy 2-core machine; try ``OPENBLAS_NUM_THREADS=1`` (or ``OM
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -61,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         (f"window_shift={shift}", args.tokens, dict(window_shift=shift)),
     ]
     print(f"model {SMALL_CPU_MODEL}, float32, median of {args.repeats} runs, prompt of 1 token")
+    if not (os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS")):
+        print("note: BLAS may use several threads; on a busy machine set OPENBLAS_NUM_THREADS=1 for stable figures")
     print(f"{'case':<18}{'new tokens':>11}{'no cache tok/s':>16}{'cache tok/s':>13}{'ratio':>8}")
     results = {}
     for name, n, kwargs in cases:
