@@ -204,3 +204,11 @@ def test_spec_chi_square_table_is_consistent():
         approx = df * (1.0 - c + Z_999 * c ** 0.5) ** 3
         assert abs(approx / CHI2_CRITICAL_999[df] - 1) < 0.025, df
     assert CHI2_CRITICAL_999[20] < chi2_critical(21) < chi2_critical(30)
+
+
+def test_bench_script_runs(capsys):
+    from numgpt.sampling import bench
+
+    assert bench.main(["--tokens", "66", "--repeats", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "within block" in out and "window_shift=32" in out and "nanoGPT's loop" in out
