@@ -112,4 +112,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     except BrokenPipeError:  # e.g. `... | head`: stop quietly
         sys.stderr.close()
         return 0
+    except KeyboardInterrupt:  # Ctrl-C while streaming: end the line, no traceback
+        out.write("\n")
+        return 130
     return 0
