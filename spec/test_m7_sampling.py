@@ -364,6 +364,15 @@ def test_greedy_generate_matches_oracle_past_block_size(impl, model, use_cache):
         f"{CONFIG['block_size']} tokens gives {expected.tolist()} (the output is prompt + new tokens)")
 
 
+def test_greedy_generate_with_a_prompt_longer_than_block_size(impl, model):
+    prompt = np.array([3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8], dtype=np.int64)  # 12 > block_size 8
+    got = np.asarray(impl.generate(model, prompt.copy(), 4, temperature=0.0))
+    expected = greedy_oracle(prompt, 4)
+    assert np.array_equal(got, expected), (
+        f"a prompt longer than block_size must be accepted (the model sees its last {CONFIG['block_size']} "
+        f"tokens) and returned whole: expected {expected.tolist()}, got {got.tolist()}")
+
+
 @pytest.mark.parametrize("kwargs", [dict(temperature=1.0), dict(temperature=0.8, top_k=4), dict(temperature=1.2, top_p=0.7)],
                          ids=["T1", "T0.8-k4", "T1.2-p0.7"])
 def test_generate_seeded_and_cache_agnostic(impl, model, kwargs):
