@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .checkpoint import Checkpoint, capture_rng, load_checkpoint, restore_rng, save_checkpoint
+from .checkpoint import Checkpoint, CheckpointError, capture_rng, load_checkpoint, restore_rng, save_checkpoint
 from .clip import clip_grad_norm
 from .config import TrainConfig
 from .data import DataError, estimate_loss, get_batch, load_meta, load_split, prepare, tokenizer_from_dict
@@ -128,25 +128,24 @@ def train(cfg: TrainConfig, resume: bool = False, log: Callable[[str], None] = p
     ckpt_path = out_dir / CHECKPOINT_NAME
     data_rng = np.random.default_rng(cfg.seed)
 
-    if resume:
-        ckpt = load_checkpoint(ckpt_path)
+    ckpt = load_checkpoint(ckpt_path) if resume else None
+    model_args = cfg.model_args(meta["vocab_size"])
+    if ckpt is not None:
+        if "model_args" not in ckpt.config or ckpt.optimizer is None:
+            raise CheckpointError(f"{ckpt_path} is not a checkpoint of the train command (no model_args/optimizer)")
+        if ckpt.config["model_args"] != model_args:
+            log(f"resuming with the checkpoint's model shape {ckpt.config['model_args']} (the config's differs)")
         model_args = ckpt.config["model_args"]
-        if model_args != cfg.model_args(meta["vocab_size"]):
-            log(f"resuming with the checkpoint's model shape {model_args} (the config's differs)")
-        model = model_factory(model_args, cfg.seed)
+    model = model_factory(model_args, cfg.seed)
+    optimizer = configure_optimizer(model.named_parameters(), cfg.learning_rate, (cfg.beta1, cfg.beta2),
+                                    cfg.weight_decay)
+    start, best_val = 0, float("inf")
+    if ckpt is not None:
         model.load_state_dict(ckpt.model)
-        optimizer = configure_optimizer(model.named_parameters(), cfg.learning_rate, (cfg.beta1, cfg.beta2),
-                                        cfg.weight_decay)
         optimizer.load_state_dict(ckpt.optimizer)
         restore_rng(ckpt.rng, data_rng, model)
         start, best_val = ckpt.step, ckpt.best_val_loss
         log(f"resumed from {ckpt_path} at iter {start} (best val loss {best_val:.4f})")
-    else:
-        model_args = cfg.model_args(meta["vocab_size"])
-        model = model_factory(model_args, cfg.seed)
-        optimizer = configure_optimizer(model.named_parameters(), cfg.learning_rate, (cfg.beta1, cfg.beta2),
-                                        cfg.weight_decay)
-        start, best_val = 0, float("inf")
     n_params = sum(p.size for p in model.parameters())
     tokens_per_iter = cfg.batch_size * cfg.block_size * cfg.gradient_accumulation_steps
     log(f"model: {n_params / 1e6:.2f}M parameters {model_args}; {tokens_per_iter:,} tokens per iteration")
