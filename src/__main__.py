@@ -14,7 +14,7 @@ import sys
 COMMANDS: list[str] = [
     "numgpt.training.cli",     # prepare, train   (milestone 6)
     "numgpt.sampling.cli",     # sample           (milestone 7)
-    # "numgpt.bench",          # bench            (performance)
+    "numgpt.bench",            # bench            (performance)
 ]
 
 
