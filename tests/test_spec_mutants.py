@@ -40,7 +40,8 @@ def run_spec(impl: str, spec: list[str], k: str | None) -> subprocess.CompletedP
     cmd = [sys.executable, "-m", "pytest", "-q", "-x", "--no-header", "-p", "no:randomly", *spec, "--impl", impl]
     if k:
         cmd += ["-k", k]
-    env = dict(os.environ, PYTHONHASHSEED="0")
+    # Two mutants run at once, one per core: one BLAS thread each avoids oversubscribing the cores.
+    env = dict(os.environ, PYTHONHASHSEED="0", OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
     env.pop("NUMGPT_IMPL", None)
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env, timeout=600)
 
