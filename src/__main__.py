@@ -18,6 +18,10 @@ COMMANDS: list[str] = [
 ]
 
 
+# commands that run many training/decoding steps and so benefit from numgpt.runtime.tune_allocator()
+_LONG_RUNNING = {"train", "bench", "sample"}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="numgpt", description="A GPT from scratch in NumPy.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -41,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0 if args.command is None else 2
+    if args.command in _LONG_RUNNING:
+        from .runtime import tune_allocator
+
+        tune_allocator()  # keep freed activations in the process: ~25% faster steps (see src/runtime.py)
     return int(args.func(args) or 0)
 
 
