@@ -29,11 +29,11 @@ import numpy as np
 
 from ..nn import Dropout, Linear, Module
 from ..nn.functional import softmax_, softmax_backward
-from ..tensor import Tensor, no_grad
+from ..tensor import Tensor
 
 __all__ = [
     "scaled_dot_product_attention", "attention_weights", "causal_self_attention", "CausalSelfAttention",
-    "KVCache", "LayerKVCache", "causal_bias",
+    "KVCache", "LayerKVCache", "cached_attention", "causal_bias",
 ]
 
 
@@ -215,12 +215,6 @@ def _split_heads(qkv: np.ndarray, n_head: int) -> tuple[np.ndarray, np.ndarray, 
     return heads[0], heads[1], heads[2]
 
 
-def _merge_heads(y: np.ndarray) -> np.ndarray:
-    """(B, nh, T, hs) -> (B, T, nh*hs), contiguous (the input of c_proj's GEMM)."""
-    B, nh, T, hs = y.shape
-    return np.ascontiguousarray(y.transpose(0, 2, 1, 3)).reshape(B, T, nh * hs)
-
-
 def causal_self_attention(qkv: Tensor, n_head: int, dropout_p: float = 0.0,
                           rng: np.random.Generator | None = None) -> Tensor:
     """Multi-head causal attention from the fused projection ``qkv`` (B, T, 3C) to merged heads (B, T, C).
@@ -291,6 +285,25 @@ class LayerKVCache:
         self.v[:, :, self.length:end] = v
         self.length = end
         return self.k[:, :, :end], self.v[:, :, :end]
+
+
+def cached_attention(qkv: np.ndarray, n_head: int, cache: LayerKVCache) -> np.ndarray:
+    """Multi-head causal attention for the T new positions of a decoding step, over the cache.
+
+    ``qkv`` (B, T, 3C) is ``c_attn`` of the new positions only (plain array, no graph). Their
+    keys and values are appended to ``cache``; the queries then attend over all L cached
+    positions (B, nh, L, hs), query i sitting at absolute position ``L - T + i``. Returns the
+    merged heads (B, T, C). The usual step has T = 1: one query that may see every cached
+    position, so there is no mask at all, just ``softmax(q K^T / sqrt(hs)) V``, two small
+    batched matmuls over the cache. Same kernel (``_attend``) as training, so the same numbers.
+    """
+    B, T, C3 = qkv.shape
+    q, k, v = _split_heads(qkv, n_head)  # (B, nh, T, hs) views
+    K, V = cache.append(k, v)  # (B, nh, L, hs), L = positions so far, written in place
+    bias_t = None if T == 1 else _causal_bias_t(T, K.shape[2], qkv.dtype)  # T = 1 sees everything
+    y = np.empty((B, T, C3 // 3), dtype=qkv.dtype)  # heads merged: (B, T, nh, hs) viewed as (B, nh, T, hs)
+    _attend(q, K, V, bias_t, None, out=y.reshape(B, T, n_head, -1).transpose(0, 2, 1, 3))
+    return y
 
 
 class KVCache:
@@ -388,9 +401,5 @@ class CausalSelfAttention(Module):
             p = self.attn_dropout.p if self.training else 0.0
             y = causal_self_attention(qkv, self.n_head, p, self.attn_dropout.rng)  # (B, T, C)
         else:
-            with no_grad():
-                q, k, v = _split_heads(qkv.data, self.n_head)  # (B, nh, T, hs)
-                K, V = cache.append(k, v)  # (B, nh, L, hs), L = positions so far
-                out, _ = _attend(q, K, V, _causal_bias_t(q.shape[2], K.shape[2], qkv.dtype), None)
-                y = Tensor(_merge_heads(out))
+            y = Tensor(cached_attention(qkv.data, self.n_head, cache))  # (B, T, C), no graph (inference)
         return self.resid_dropout(self.c_proj(y))

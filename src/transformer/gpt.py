@@ -156,7 +156,7 @@ class GPT(Module):
 
     def _check_ids(self, name: str, ids: Any, allow_ignore: bool = False) -> np.ndarray:
         arr = ids.data if isinstance(ids, Tensor) else ids
-        if not isinstance(arr, np.ndarray) or not np.issubdtype(arr.dtype, np.integer):
+        if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "iu":  # integer (cheap test: runs every step)
             what = f"dtype {arr.dtype}" if isinstance(arr, np.ndarray) else type(arr).__name__
             raise TypeError(f"GPT.forward: {name} must be an integer NumPy array of shape (B, T), got {what}")
         if arr.ndim != 2 or arr.shape[1] == 0 or arr.shape[0] == 0:
@@ -208,7 +208,7 @@ class GPT(Module):
         tr = self.transformer
         T = idx.shape[1]
         tok = tr.wte(idx)  # (B, T, C)
-        pos = tr.wpe(np.arange(start, start + T))  # (T, C)
+        pos = tr.wpe.weight[start:start + T]  # (T, C): positions start .. start+T-1, a slice (no lookup)
         x = tr.drop(tok + pos)  # (B, T, C)
         for i, block in enumerate(tr.h):
             x = block(x, None if kv_cache is None else kv_cache[i])  # (B, T, C)
