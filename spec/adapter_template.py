@@ -548,31 +548,38 @@ def utf8_stream(chunks: Sequence[bytes]) -> list[str]:
     raise NotImplementedError
 
 
-# Generation runs on the M4 ``gpt_model`` handle. Past block_size the model sees the last
-# block_size tokens of the sequence (the window slides by one token per step, as nanoGPT's loop
-# without a cache); with a KV cache the logits must equal that recomputation (float64: 1e-10).
+# Generation runs on the M4 ``gpt_model`` handle. The model sees at most block_size tokens: a
+# window ``seq[start:]`` of the sequence, whose start depends only on the sequence length n and on
+# ``window_shift`` (s >= 1): start = 0 while n <= block_size, then the smallest multiple of s that
+# leaves at most block_size tokens, ``s * ceil((n - block_size) / s)``. So s = 1 is nanoGPT's exact
+# sliding window (always the last block_size tokens), and a larger s drops the oldest s tokens at
+# once (the window then holds block_size - s + 1 .. block_size tokens), which lets a KV cache be
+# re-filled once per s steps instead of every step. Whatever s, decoding with a KV cache must give
+# the logits of recomputing the same window (float64: 1e-10).
 
 
 def generate(model: Any, prompt_ids: np.ndarray, max_new_tokens: int, temperature: float = 1.0,
              top_k: int | None = None, top_p: float | None = None, seed: int | None = None,
-             stop_tokens: Sequence[int] = (), use_cache: bool = True) -> np.ndarray:
+             stop_tokens: Sequence[int] = (), use_cache: bool = True, window_shift: int = 1) -> np.ndarray:
     """Sample up to ``max_new_tokens`` tokens after ``prompt_ids`` (1-D int array).
 
     Returns a 1-D int array: the prompt followed by the new tokens. Each new token is drawn from
-    ``filter_logits`` of the model's next-token logits on the last block_size tokens. Same seed,
-    same tokens, with or without the cache. Generation stops right after emitting a token in
-    ``stop_tokens`` (that token included). ValueError (naming the problem) for: an empty prompt, a
-    prompt id outside [0, vocab_size) (name the id), max_new_tokens < 0, invalid filter parameters.
+    ``filter_logits`` of the model's next-token logits on the window of the sequence given by
+    ``window_shift`` (see above; 1 = the last block_size tokens). Same seed, same tokens, with or
+    without the cache. Generation stops right after emitting a token in ``stop_tokens`` (that
+    token included). ValueError (naming the problem) for: an empty prompt, a prompt id outside
+    [0, vocab_size) (name the id), max_new_tokens < 0, invalid filter parameters.
     """
     raise NotImplementedError
 
 
 def step_logits(model: Any, prompt_ids: np.ndarray, continuation_ids: np.ndarray,
-                use_cache: bool = True) -> np.ndarray:
+                use_cache: bool = True, window_shift: int = 1) -> np.ndarray:
     """Teacher-forced decoding, the way ``generate`` computes logits: feed ``prompt_ids`` at once,
     then ``continuation_ids`` one token at a time (with the KV cache if ``use_cache``).
 
     Returns float array (len(continuation_ids) + 1, V): row j holds the next-token logits after
-    the prompt and the first j continuation tokens, computed on the last block_size tokens.
+    the prompt and the first j continuation tokens, computed on the window given by
+    ``window_shift`` (see above; 1 = the last block_size tokens).
     """
     raise NotImplementedError

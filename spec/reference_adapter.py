@@ -342,9 +342,9 @@ def utf8_stream(chunks: Sequence[bytes]) -> list[str]:
 
 def generate(model: GPT, prompt_ids: np.ndarray, max_new_tokens: int, temperature: float = 1.0,
              top_k: int | None = None, top_p: float | None = None, seed: int | None = None,
-             stop_tokens: Sequence[int] = (), use_cache: bool = True) -> np.ndarray:
+             stop_tokens: Sequence[int] = (), use_cache: bool = True, window_shift: int = 1) -> np.ndarray:
     return _sampling.generate(model, prompt_ids, max_new_tokens, temperature, top_k, top_p, seed, stop_tokens,
-                              use_cache)
+                              use_cache, window_shift)
 
 
 def _teacher_forced(decoder: "_sampling.Decoder", prompt_ids: np.ndarray, continuation_ids: np.ndarray) -> np.ndarray:
@@ -354,5 +354,7 @@ def _teacher_forced(decoder: "_sampling.Decoder", prompt_ids: np.ndarray, contin
     return np.stack(rows)  # (len(continuation) + 1, V)
 
 
-def step_logits(model: GPT, prompt_ids: np.ndarray, continuation_ids: np.ndarray, use_cache: bool = True) -> np.ndarray:
-    return _teacher_forced(_sampling.Decoder(model, use_cache=use_cache), prompt_ids, continuation_ids)
+def step_logits(model: GPT, prompt_ids: np.ndarray, continuation_ids: np.ndarray, use_cache: bool = True,
+                window_shift: int = 1) -> np.ndarray:
+    return _teacher_forced(_sampling.Decoder(model, use_cache=use_cache, window_shift=window_shift), prompt_ids,
+                           continuation_ids)

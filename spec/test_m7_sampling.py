@@ -10,10 +10,13 @@ Contracts (see the M7 section of spec/adapter_template.py):
 * ``sample(...)``: 10,000 seeded draws whose frequencies match the oracle distribution by a
   chi-square goodness-of-fit test at significance ALPHA = 1e-3 (see ``chi2_critical``).
 * ``utf8_stream(chunks)``: incremental UTF-8 decoding across chunk boundaries.
-* ``generate`` / ``step_logits`` through the M4 ``gpt_model`` handle: decoding with the KV cache
-  gives the same logits as recomputing the last ``block_size`` tokens (float64: 1e-10), also
-  after the context has slid past ``block_size``; same seed, same tokens; invalid parameters
-  raise ``ValueError`` naming the parameter.
+* ``generate`` / ``step_logits`` through the M4 ``gpt_model`` handle: the model sees the window
+  ``seq[start:]`` with ``start = 0`` while ``n <= block_size``, then ``start = s * ceil((n -
+  block_size) / s)`` for ``window_shift = s`` (``window_start`` below; s = 1 is nanoGPT's exact
+  sliding window, the last ``block_size`` tokens). Decoding with the KV cache gives the same
+  logits as recomputing that window (float64: 1e-10), also after the context has moved past
+  ``block_size``; same seed, same tokens; invalid parameters raise ``ValueError`` naming the
+  parameter.
 
 Tolerances: probabilities vs the oracle: |got - expected| <= PROB_ATOL + PROB_RTOL * expected
 (both sides are float64 softmaxes; they may differ by a few ulps). Cached vs uncached logits of
@@ -323,16 +326,28 @@ def model(impl):
     return impl.gpt_model(dict(CONFIG), {k: v.copy() for k, v in STATE.items()}, dtype=np.float64)
 
 
-def window_logits(seq: np.ndarray) -> np.ndarray:
-    """The oracle's next-token logits for ``seq``: the spec's own GPT on its last block_size tokens."""
-    window = np.asarray(seq)[-CONFIG["block_size"]:]
+def window_start(n: int, window_shift: int = 1) -> int:
+    """Index of the window's first token for a sequence of n tokens: 0 while the n tokens fit in
+    block_size, then the smallest multiple of window_shift leaving at most block_size tokens."""
+    block = CONFIG["block_size"]
+    start = 0
+    while n - start > block:
+        start += window_shift
+    return start
+
+
+def window_logits(seq: np.ndarray, window_shift: int = 1) -> np.ndarray:
+    """The oracle's next-token logits for ``seq``: the spec's own GPT on its window (window_shift 1:
+    the last block_size tokens)."""
+    seq = np.asarray(seq)
+    window = seq[window_start(len(seq), window_shift):]
     return oracle.gpt_forward(CONFIG, STATE, window[None])[0][0, -1]
 
 
-def greedy_oracle(prompt: np.ndarray, n: int) -> np.ndarray:
+def greedy_oracle(prompt: np.ndarray, n: int, window_shift: int = 1) -> np.ndarray:
     seq = list(prompt)
     for _ in range(n):
-        seq.append(int(np.argmax(window_logits(np.array(seq)))))
+        seq.append(int(np.argmax(window_logits(np.array(seq), window_shift))))
     return np.array(seq)
 
 
@@ -362,6 +377,36 @@ def test_greedy_generate_matches_oracle_past_block_size(impl, model, use_cache):
     assert np.array_equal(got, expected), (
         f"greedy generate(use_cache={use_cache}) = {got.tolist()}, but the argmax of the spec's GPT on the last "
         f"{CONFIG['block_size']} tokens gives {expected.tolist()} (the output is prompt + new tokens)")
+
+
+def test_step_logits_window_shift_cached_equals_recompute(impl, model):
+    shift = 3  # block_size 8: the window holds 6..8 tokens once the sequence is longer than 8
+    prompt = np.array([3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8, 9], dtype=np.int64)  # 13 tokens: window start 6, not 5
+    cont = np.array([7, 9, 3, 2, 3, 8, 4, 6], dtype=np.int64)
+    cached = np.asarray(impl.step_logits(model, prompt, cont, use_cache=True, window_shift=shift))
+    fresh = np.asarray(impl.step_logits(model, prompt, cont, use_cache=False, window_shift=shift))
+    assert cached.shape == (len(cont) + 1, CONFIG["vocab_size"]), f"step_logits shape {cached.shape}"
+    for j in range(len(cont) + 1):
+        seq = np.concatenate([prompt, cont[:j]])
+        start = window_start(len(seq), shift)
+        where = (f"next-token logits after {len(seq)} tokens (block_size {CONFIG['block_size']}, window_shift "
+                 f"{shift}: the window is tokens {start}..{len(seq) - 1})")
+        assert_close(cached[j], fresh[j], CACHE_RTOL, CACHE_ATOL,
+                     f"{where}: KV-cache decoding vs recomputing the same window (likely cause: the cache not "
+                     f"re-filled when the window moves, or cached and uncached decoding using different windows)")
+        assert_close(cached[j], window_logits(seq, shift), oracle.MODEL_RTOL, oracle.MODEL_ATOL,
+                     f"{where}: cached logits vs the spec's NumPy GPT on that window (likely cause: the window "
+                     f"start is not the smallest multiple of window_shift that fits)")
+
+
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_greedy_generate_with_window_shift_matches_oracle(impl, model, use_cache):
+    got = np.asarray(impl.generate(model, PROMPT.copy(), 14, temperature=0.0, use_cache=use_cache, window_shift=4))
+    expected = greedy_oracle(PROMPT, 14, window_shift=4)
+    assert np.array_equal(got, expected), (
+        f"greedy generate(use_cache={use_cache}, window_shift=4) = {got.tolist()}, but the argmax of the spec's GPT "
+        f"on the windows of window_shift 4 (block_size {CONFIG['block_size']}: the window drops its oldest 4 tokens "
+        f"at once, then holds 5..8 tokens) gives {expected.tolist()}")
 
 
 def test_greedy_generate_with_a_prompt_longer_than_block_size(impl, model):

@@ -73,15 +73,17 @@ def test_sample_next_greedy_draws_no_random_numbers():
 # ----------------------------------------------------------------------------- decoder and generate
 
 
-def recompute(model: GPT, seq: list[int]) -> np.ndarray:
-    logits, _ = model(np.array(seq[-CFG.block_size:])[None])
+def recompute(model: GPT, seq: list[int], start: int | None = None) -> np.ndarray:
+    """The last position's logits of a full forward over ``seq[start:]`` (default: the last block_size)."""
+    window = seq[-CFG.block_size:] if start is None else seq[start:]
+    logits, _ = model(np.array(window)[None])
     return logits.data[0, -1]
 
 
 def test_decoder_cached_logits_equal_recompute_past_block_size(model64):
     rng = np.random.default_rng(1)
     seq = rng.integers(0, CFG.vocab_size, size=30).tolist()
-    dec = Decoder(model64, use_cache=True)
+    dec = Decoder(model64, use_cache=True, window_shift=1)
     with inference_mode(model64):
         out = [dec.feed(seq[:3])] + [dec.feed([t]) for t in seq[3:]]
         for n, got in enumerate(out, start=3):
@@ -109,11 +111,37 @@ def test_window_shift_sees_the_documented_window(model64):
         Decoder(model64, window_shift=9)
 
 
+@pytest.mark.parametrize("shift", [None, 2, 5])
+def test_decoder_window_is_a_function_of_the_length(model64, shift):
+    """start(n) = smallest multiple of the shift leaving <= block_size tokens, however the ids were fed;
+    the cached logits equal a full forward over that window. Default shift: block_size // 2."""
+    rng = np.random.default_rng(2)
+    seq = rng.integers(0, CFG.vocab_size, size=27).tolist()
+    s = CFG.block_size // 2 if shift is None else shift
+    for chunks in ([11] + [1] * 16, [3, 9, 1, 6, 1, 1, 2, 4]):  # a long prompt, then steps; uneven chunks
+        dec = Decoder(model64, use_cache=True, window_shift=shift)
+        with inference_mode(model64):
+            n = 0
+            for c in chunks:
+                got = dec.feed(seq[n:n + c])
+                n += c
+                start = 0 if n <= CFG.block_size else -(-(n - CFG.block_size) // s) * s
+                assert dec.start == start and dec.cache.length == n - start
+                np.testing.assert_allclose(got, recompute(model64, seq[:n], start), rtol=1e-10, atol=1e-10)
+
+
 def test_long_prompt_is_cropped_to_block_size(model64):
     prompt = np.arange(20) % CFG.vocab_size
-    a = generate(model64, prompt, 3, temperature=0.0)
-    b = generate(model64, prompt[-CFG.block_size:], 3, temperature=0.0)
+    a = generate(model64, prompt, 3, temperature=0.0, window_shift=1)
+    b = generate(model64, prompt[-CFG.block_size:], 3, temperature=0.0, window_shift=1)
     assert np.array_equal(a[20:], b[CFG.block_size:])
+
+
+def test_default_window_shift_is_half_a_block(model64):
+    a = generate(model64, [1, 2], 20, temperature=1.0, seed=5)
+    b = generate(model64, [1, 2], 20, temperature=1.0, seed=5, window_shift=CFG.block_size // 2, use_cache=False)
+    c = generate(model64, [1, 2], 20, temperature=1.0, seed=5, window_shift=1)
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
 
 
 def test_generate_restores_modes_and_grad():
@@ -209,6 +237,7 @@ def test_spec_chi_square_table_is_consistent():
 def test_bench_script_runs(capsys):
     from numgpt.sampling import bench
 
-    assert bench.main(["--tokens", "66", "--repeats", "1"]) == 0
+    assert bench.main(["--tokens", "66", "--repeats", "1", "--blas", "current"]) == 0
     out = capsys.readouterr().out
-    assert "within block" in out and "window_shift=32" in out and "nanoGPT's loop" in out
+    assert "no cache, exact window (nanoGPT)" in out and "cache, window_shift=32 (default)" in out
+    assert "within block" in out and "vs nanoGPT's loop" in out

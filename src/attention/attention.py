@@ -323,10 +323,12 @@ class KVCache:
     fed. The logits equal those of recomputing the whole sequence without a cache (to rounding).
 
     Capacity: positions are absolute and learned, so at most ``block_size`` positions fit. When
-    ``length + T_new`` would exceed it, the forward raises a ValueError. The simplest correct way to
-    continue past ``block_size`` (what the sampler does) is to ``reset()`` and re-feed the last
-    ``block_size`` tokens of the context without a cache, as nanoGPT does every step; or, trading
-    exactness for speed, ``reset()`` and re-fill with a shorter cropped context.
+    ``length + T_new`` would exceed it, the forward raises a ValueError. To continue past
+    ``block_size``, ``reset()`` and re-feed a cropped context: the last ``block_size`` tokens (what
+    nanoGPT recomputes every step; the cache is then full again and must be re-filled at every
+    step), or a shorter one that leaves room for the next tokens (the sampler's default keeps the
+    last ``block_size // 2 + 1`` tokens, then decodes ``block_size // 2 - 1`` 1-token steps before
+    the next re-fill; see numgpt.sampling.generate).
 
     ``reset()`` empties every layer (keeping its buffers); ``crop(n)`` keeps the first ``n``
     positions (e.g. to rewind). ``cache[i]`` is layer i's ``LayerKVCache``, which the model passes

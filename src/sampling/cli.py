@@ -40,9 +40,10 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--seed", type=int, default=1337, metavar="S", help="random seed (default 1337)")
     p.add_argument("--num-samples", type=int, default=1, metavar="N", help="how many samples (default 1)")
     p.add_argument("--no-cache", action="store_true", help="recompute the whole context every step (slow)")
-    p.add_argument("--window-shift", type=int, default=1, metavar="N",
-                   help="past block_size, jump the context window N tokens at a time (1 = exact sliding "
-                        "window; larger is faster with the cache, see docs/sampling.md)")
+    p.add_argument("--window-shift", type=int, default=None, metavar="N",
+                   help="past block_size, the context window drops its oldest N tokens at once (default "
+                        "block_size // 2: the cache is re-filled once per N steps; 1 = nanoGPT's exact sliding "
+                        "window, re-filled every step; see docs/sampling.md)")
     p.set_defaults(func=run)
 
 

@@ -16,6 +16,7 @@ class _OffByOneCache(KVCache):
         return n - 1 if n else 0
 
 
-def step_logits(model, prompt_ids, continuation_ids, use_cache=True):
+def step_logits(model, prompt_ids, continuation_ids, use_cache=True, window_shift=1):
     cache = _OffByOneCache(model.config.n_layer, model.config.block_size) if use_cache else None
-    return _ref._teacher_forced(sampling.Decoder(model, use_cache=use_cache, cache=cache), prompt_ids, continuation_ids)
+    return _ref._teacher_forced(sampling.Decoder(model, use_cache=use_cache, window_shift=window_shift, cache=cache),
+                                prompt_ids, continuation_ids)
