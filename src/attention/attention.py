@@ -294,14 +294,20 @@ def cached_attention(qkv: np.ndarray, n_head: int, cache: LayerKVCache) -> np.nd
     keys and values are appended to ``cache``; the queries then attend over all L cached
     positions (B, nh, L, hs), query i sitting at absolute position ``L - T + i``. Returns the
     merged heads (B, T, C). The usual step has T = 1: one query that may see every cached
-    position, so there is no mask at all, just ``softmax(q K^T / sqrt(hs)) V``, two small
-    batched matmuls over the cache. Same kernel (``_attend``) as training, so the same numbers.
+    position, so there is no mask at all, just ``softmax(q K^T / sqrt(hs)) V``: two small batched
+    matmuls over the cache and numgpt's one softmax. Several new positions (a prompt) go through
+    the training kernel ``_attend`` with the causal mask.
     """
     B, T, C3 = qkv.shape
     q, k, v = _split_heads(qkv, n_head)  # (B, nh, T, hs) views
     K, V = cache.append(k, v)  # (B, nh, L, hs), L = positions so far, written in place
-    bias_t = None if T == 1 else _causal_bias_t(T, K.shape[2], qkv.dtype)  # T = 1 sees everything
+    if T == 1:
+        att = np.matmul(q, _t(K))  # (B, nh, 1, L) scores
+        att *= 1.0 / math.sqrt(q.shape[-1])
+        softmax_(att, axis=-1)
+        return np.matmul(att, V).reshape(B, 1, C3 // 3)  # (B, nh, 1, hs) is already (B, 1, nh*hs) in memory
     y = np.empty((B, T, C3 // 3), dtype=qkv.dtype)  # heads merged: (B, T, nh, hs) viewed as (B, nh, T, hs)
+    bias_t = _causal_bias_t(T, K.shape[2], qkv.dtype)  # query i at absolute position L - T + i
     _attend(q, K, V, bias_t, None, out=y.reshape(B, T, n_head, -1).transpose(0, 2, 1, 3))
     return y
 

@@ -42,9 +42,12 @@ def sum_along(x: np.ndarray, axis: int = -1) -> np.ndarray:
 
     NumPy's reductions along a short contiguous axis (a row of 64 attention scores, 128 features)
     pay a per-row overhead; a matrix-vector product with a vector of ones runs in BLAS instead,
-    several times faster. Other axes fall back to ``np.sum``.
+    several times faster. Other axes, and tiny arrays (a decoding step's single row, where the
+    call overhead dominates), use the plain reduction.
     """
     axis = axis % x.ndim
+    if x.size <= 2048:
+        return x.sum(axis=axis, keepdims=True)
     if x.ndim >= 2 and axis >= x.ndim - 2 and x.dtype in (np.float32, np.float64):
         ones = np.ones(x.shape[axis], dtype=x.dtype)
         if axis == x.ndim - 1:
@@ -61,7 +64,7 @@ def softmax_(x: np.ndarray, axis: int = -1) -> np.ndarray:
     (masked scores) become exactly 0. A slice that is entirely ``-inf`` (nothing may be attended
     to) becomes all zeros instead of NaN. Returns ``x``.
     """
-    m = np.max(x, axis=axis, keepdims=True)
+    m = x.max(axis=axis, keepdims=True)  # the method: less call overhead than np.max on small arrays
     if not np.isfinite(m).all():  # only fully masked slices have max = -inf
         m[~np.isfinite(m)] = 0.0
     np.subtract(x, m, out=x)
@@ -109,7 +112,7 @@ def _check_float(name: str, t: Tensor) -> None:
 def _as_int_array(name: str, ids: object) -> np.ndarray:
     """Integer ids/targets as an ndarray (Tensors unwrapped); anything else is a TypeError."""
     arr = ids.data if isinstance(ids, Tensor) else np.asarray(ids)
-    if not np.issubdtype(arr.dtype, np.integer):
+    if arr.dtype.kind not in "iu":  # signed or unsigned integers (cheaper than np.issubdtype)
         raise TypeError(f"{name} must be an integer array (token ids), got dtype {arr.dtype}")
     return arr
 
