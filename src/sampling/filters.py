@@ -116,7 +116,9 @@ def filter_logits(logits: Any, temperature: float = 1.0, top_k: int | None = Non
     validate_sampling_params(temperature, top_k, top_p)
     if temperature == 0:
         return greedy_probs(logits)
-    x = _as_logits(logits) / float(temperature)
+    x = _as_logits(logits)  # a float64 copy, ours
+    if temperature != 1:
+        x /= float(temperature)
     if top_k is not None and top_k < x.shape[-1]:
         x = np.where(top_k_mask(x, int(top_k)), x, -np.inf)
     probs = softmax_(x, axis=-1)  # in place: x is a fresh array owned here
@@ -142,8 +144,9 @@ def sample_from_probs(probs: np.ndarray, rng: np.random.Generator, size: int | N
     if not (np.isfinite(total) and total > 0) or (probs < 0).any():
         raise ValueError("probabilities must be non-negative with a positive finite sum")
     u = rng.random(size)
-    ids = np.minimum(np.searchsorted(cdf, u * total, side="right"), probs.shape[0] - 1)
-    return int(ids) if size is None else ids.astype(np.int64)
+    if size is None:  # one draw (a decoding step): plain Python on the scalar
+        return min(int(np.searchsorted(cdf, u * total, side="right")), probs.shape[0] - 1)
+    return np.minimum(np.searchsorted(cdf, u * total, side="right"), probs.shape[0] - 1).astype(np.int64)
 
 
 def sample_next(logits: Any, rng: np.random.Generator, temperature: float = 1.0,

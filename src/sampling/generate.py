@@ -36,6 +36,7 @@ same logits (and, seeded, the same tokens) for every ``window_shift``.
 """
 from __future__ import annotations
 
+import contextlib
 import numbers
 from typing import Any, Iterable, Iterator
 
@@ -177,11 +178,15 @@ def _check_args(model: Any, prompt_ids: Any, max_new_tokens: int, temperature: f
 
 
 def _stream(model: Any, decoder: Decoder, prompt: np.ndarray, max_new_tokens: int, temperature: float,
-            top_k: int | None, top_p: float | None, seed: int | None, stops: frozenset[int]) -> Iterator[int]:
+            top_k: int | None, top_p: float | None, seed: int | None, stops: frozenset[int],
+            guard: Any = None) -> Iterator[int]:
+    """The decoding loop. Each step runs inside ``guard`` (default: ``inference_mode(model)``,
+    entered per step so nothing is held between yields); ``generate``, which consumes the whole
+    loop at once, enters inference mode once around it and passes a no-op guard."""
     if max_new_tokens == 0:
         return
     rng = np.random.default_rng(seed)
-    guard = inference_mode(model)
+    guard = inference_mode(model) if guard is None else guard
     pending = prompt.tolist()
     for _ in range(max_new_tokens):
         with guard:
@@ -223,5 +228,7 @@ def generate(model: Any, prompt_ids: Any, max_new_tokens: int, temperature: floa
     """
     prompt, stops = _check_args(model, prompt_ids, max_new_tokens, temperature, top_k, top_p, stop_tokens)
     decoder = Decoder(model, use_cache=use_cache, window_shift=window_shift)
-    new = list(_stream(model, decoder, prompt, max_new_tokens, temperature, top_k, top_p, seed, stops))
+    with inference_mode(model):  # once for the whole loop (per step costs ~9 us of a ~700 us step)
+        new = list(_stream(model, decoder, prompt, max_new_tokens, temperature, top_k, top_p, seed, stops,
+                           guard=contextlib.nullcontext()))
     return np.concatenate([prompt, np.array(new, dtype=np.int64)])

@@ -27,7 +27,7 @@ import numpy as np
 from ..attention import CausalSelfAttention, KVCache
 from ..nn import GELU, Dropout, Embedding, LayerNorm, Linear, Module, ModuleDict, ModuleList
 from ..nn import functional as F
-from ..tensor import Tensor, no_grad
+from ..tensor import Tensor, is_grad_enabled, no_grad
 
 __all__ = ["GPTConfig", "MLP", "Block", "GPT"]
 
@@ -199,8 +199,10 @@ class GPT(Module):
         if kv_cache is not None:
             if len(kv_cache) != self.config.n_layer:
                 raise ValueError(f"GPT.forward: kv_cache has {len(kv_cache)} layers, the model {self.config.n_layer}")
-            with no_grad():
-                return self._forward(idx, targets, kv_cache, start)
+            if is_grad_enabled():  # the sampler has switched grad off already; entering no_grad again costs ~3 us
+                with no_grad():
+                    return self._forward(idx, targets, kv_cache, start)
+            return self._forward(idx, targets, kv_cache, start)
         return self._forward(idx, targets, None, start)
 
     def _forward(self, idx: np.ndarray, targets: np.ndarray | None, kv_cache: KVCache | None,
