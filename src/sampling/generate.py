@@ -155,7 +155,8 @@ class Decoder:
 
 def generate_stream(model: Any, prompt_ids: Any, max_new_tokens: int, temperature: float = 1.0,
                     top_k: int | None = None, top_p: float | None = None, seed: int | None = None,
-                    stop_tokens: Iterable[int] = (), use_cache: bool = True, window_shift: int | None = None) -> Iterator[int]:
+                    stop_tokens: Iterable[int] = (), use_cache: bool = True,
+                    window_shift: int | None = None) -> Iterator[int]:
     """Yield up to ``max_new_tokens`` new token ids one at a time (see ``generate``).
 
     The model runs in eval mode under ``no_grad`` only while it computes a step, so the caller's
