@@ -163,9 +163,9 @@ class Optimizer:
     def step(self) -> None:
         """Apply one update to every parameter, from the gradients in ``p.grad``.
 
-        The flat arrays are updated in chunks of ``CHUNK`` elements: each chunk's ~12 in-place
+        The flat arrays are updated in chunks of ``CHUNK`` elements: each chunk's ~13 in-place
         passes then stay in the CPU's L2 cache instead of streaming the whole model through
-        memory 12 times (measured: 2.0 ms vs 2.85 ms unchunked vs 2.5 ms per-parameter for the
+        memory 13 times (measured: 2.0 ms vs 2.85 ms unchunked vs 2.5 ms per-parameter for the
         0.8M-parameter CPU config; see docs/training.md).
         """
         self.t += 1
@@ -252,22 +252,23 @@ class AdamW(Optimizer):
     def _update(self, group: dict, p: np.ndarray, g: np.ndarray, state: dict, tmp: np.ndarray) -> None:
         lr, (beta1, beta2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
         m, v = state["exp_avg"], state["exp_avg_sq"]
+        # 13 passes over the chunk (was 14): sqrt(1 - beta2^t) is folded into the scalars,
+        #   lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) = lr sqrt(bc2)/bc1 * m / (sqrt(v) + eps sqrt(bc2)).
+        bias_correction1 = 1.0 - beta1 ** self.t
+        sqrt_bc2 = math.sqrt(1.0 - beta2 ** self.t)
         if wd:
             p *= 1.0 - lr * wd
-        m *= beta1
-        np.multiply(g, 1.0 - beta1, out=tmp)
-        m += tmp
-        v *= beta2
-        np.multiply(g, g, out=tmp)
+        np.subtract(g, m, out=tmp)
+        tmp *= 1.0 - beta1
+        m += tmp  # m <- beta1 m + (1 - beta1) g
+        np.square(g, out=tmp)
+        tmp -= v
         tmp *= 1.0 - beta2
-        v += tmp
-        bias_correction1 = 1.0 - beta1 ** self.t
-        bias_correction2 = 1.0 - beta2 ** self.t
+        v += tmp  # v <- beta2 v + (1 - beta2) g^2
         np.sqrt(v, out=tmp)
-        tmp *= 1.0 / math.sqrt(bias_correction2)
-        tmp += eps
+        tmp += eps * sqrt_bc2
         np.divide(m, tmp, out=tmp)
-        tmp *= -lr / bias_correction1
+        tmp *= -lr * sqrt_bc2 / bias_correction1
         p += tmp
 
 
