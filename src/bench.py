@@ -201,6 +201,10 @@ def run_benchmark(cfg, vocab_size: int, iters: int, warmup: int, profile_steps: 
         f"vocab={vocab_size}  params={n_params:,}  {flops / 1e9:.2f} GFLOP/step")
     peak, where = matmul_peak(B, T, cfg.n_embd, vocab_size)
     out(f"float32 matmul peak: {peak:.1f} GFLOP/s (best shape {where})")
+    from .runtime import allocator_tuned
+
+    out("allocator: " + ("freed memory kept in the process (numgpt.runtime.tune_allocator)" if allocator_tuned()
+                         else "default (memory returned to the OS between steps; slower, see docs/performance.md)"))
 
     for _ in range(warmup):
         step()
@@ -245,7 +249,8 @@ def add_parser(subparsers) -> None:
                               description="Time the full training step (forward, backward, AdamW) of a config's model "
                                           "with random weights and data; compare with the float32 matmul peak.")
     p.add_argument("--config", default="configs/shakespeare_char_cpu.toml",
-                   help="TOML config (default: configs/shakespeare_char_cpu.toml)")
+                   help="TOML config path, or a name from configs/ such as shakespeare_char_cpu "
+                        "(default: configs/shakespeare_char_cpu.toml)")
     p.add_argument("--vocab-size", type=int, default=65, help="vocabulary size (default 65, shakespeare_char)")
     p.add_argument("--iters", type=int, default=30, help="timed steps (default 30)")
     p.add_argument("--warmup", type=int, default=5, help="untimed warm-up steps (default 5)")
@@ -258,12 +263,24 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def resolve_config(name: str) -> str:
+    """A config path as given, or a bare name (``shakespeare_char_cpu``) as ``configs/<name>.toml``
+    (looked up in the working directory, then next to the package's repository)."""
+    if Path(name).exists() or Path(name).suffix:
+        return name
+    for root in (Path.cwd(), Path(__file__).resolve().parent.parent):
+        candidate = root / "configs" / f"{name}.toml"
+        if candidate.exists():
+            return str(candidate)
+    return name  # load_config reports the missing file by the name given
+
+
 def run(args: argparse.Namespace) -> int:
     from .training.config import ConfigError, load_config
 
     overrides = {k[len("override_"):]: v for k, v in vars(args).items() if k.startswith("override_")}
     try:
-        cfg = load_config(args.config, overrides)
+        cfg = load_config(resolve_config(args.config), overrides)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -42,3 +42,8 @@ def tune_allocator(trim_threshold: int = 1 << 30, mmap_threshold: int = 1 << 28)
     ok = mallopt(M_TRIM_THRESHOLD, trim_threshold) == 1 and mallopt(M_MMAP_THRESHOLD, mmap_threshold) == 1
     _tuned = ok
     return ok
+
+
+def allocator_tuned() -> bool:
+    """Whether ``tune_allocator()`` has been applied in this process (``bench`` reports it)."""
+    return _tuned
