@@ -87,6 +87,8 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"no checkpoint file at {path}")
+    if not zipfile.is_zipfile(path):  # else np.load guesses "pickled data" and suggests allow_pickle
+        raise CheckpointError(f"{path} is not a readable numgpt checkpoint (not an .npz/zip archive)")
     try:
         with np.load(path, allow_pickle=False) as archive:
             entries = {k: archive[k] for k in archive.files}
