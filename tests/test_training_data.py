@@ -62,6 +62,8 @@ def test_truncated_split_is_a_clear_error(text_file, tmp_path):
 def test_source_errors(tmp_path):
     with pytest.raises(D.DataError, match="does not exist"):
         D.read_source(str(tmp_path / "nope.txt"), "tiny")
+    with pytest.raises(D.DataError, match="is a directory"):
+        D.read_source(str(tmp_path), "tiny")
     (tmp_path / "bad.txt").write_bytes(b"ok \xff\xfe")
     with pytest.raises(D.DataError, match="not UTF-8.*offset 3"):
         D.read_source(str(tmp_path / "bad.txt"), "tiny")

@@ -60,7 +60,8 @@ def read_source(source: str | None, dataset: str, timeout: float = 30.0) -> tupl
     else:
         path = Path(source).expanduser()
         if not path.is_file():
-            raise DataError(f"source file {path} does not exist (pass a UTF-8 text file with --source PATH)")
+            problem = "is a directory, not a file" if path.is_dir() else "does not exist"
+            raise DataError(f"source file {path} {problem} (pass a UTF-8 text file with --source PATH)")
         raw = path.read_bytes()
         digest = hashlib.sha256(raw).hexdigest()
     try:
