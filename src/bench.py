@@ -248,9 +248,9 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser("bench", help="time the training step; report ms/iter, tokens/s, GFLOP/s, MFU",
                               description="Time the full training step (forward, backward, AdamW) of a config's model "
                                           "with random weights and data; compare with the float32 matmul peak.")
-    p.add_argument("--config", default="configs/shakespeare_char_cpu.toml",
+    p.add_argument("--config", default="shakespeare_char_cpu",  # a name, so it resolves from any directory
                    help="TOML config path, or a name from configs/ such as shakespeare_char_cpu "
-                        "(default: configs/shakespeare_char_cpu.toml)")
+                        "(default: shakespeare_char_cpu)")
     p.add_argument("--vocab-size", type=int, default=65, help="vocabulary size (default 65, shakespeare_char)")
     p.add_argument("--iters", type=int, default=30, help="timed steps (default 30)")
     p.add_argument("--warmup", type=int, default=5, help="untimed warm-up steps (default 5)")

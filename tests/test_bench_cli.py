@@ -1,0 +1,16 @@
+"""The bench command's config lookup (the benchmark itself is not run here: it takes seconds)."""
+from pathlib import Path
+
+from numgpt.__main__ import build_parser
+from numgpt.bench import resolve_config
+
+
+def test_default_config_resolves_outside_the_repository(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no configs/ here: the name must be found next to the package
+    args = build_parser().parse_args(["bench"])
+    path = Path(resolve_config(args.config))
+    assert path.is_file() and path.name == "shakespeare_char_cpu.toml", path
+
+
+def test_a_path_is_kept_as_given(tmp_path):
+    assert resolve_config(str(tmp_path / "mine.toml")) == str(tmp_path / "mine.toml")
