@@ -59,6 +59,18 @@ def test_resume_is_exact(tmp_path, reference_run):
     assert_same_run(first.losses + second.losses, load_checkpoint(tmp_path / "out/ckpt.npz"), reference_run)
 
 
+def test_metrics_file_holds_one_run_and_resume_appends(tmp_path):
+    def done_iters():
+        records = [json.loads(line) for line in (tmp_path / "out/metrics.jsonl").read_text().splitlines()]
+        return [r["iter"] for r in records if r["event"] == "done"]
+
+    train(tiny_cfg(tmp_path, max_iters=2), log=quiet)
+    train(tiny_cfg(tmp_path, max_iters=2), log=quiet)  # a fresh run: the old run's records are gone
+    assert done_iters() == [2]
+    train(tiny_cfg(tmp_path, max_iters=4), resume=True, log=quiet)
+    assert done_iters() == [2, 4]
+
+
 def test_ctrl_c_saves_and_resume_continues_exactly(tmp_path, reference_run):
     calls = {"n": 0}
 

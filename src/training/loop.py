@@ -98,11 +98,12 @@ def _sample(model: Any, tokenizer: Any, cfg: TrainConfig) -> str | None:
 
 
 class _Metrics:
-    """Appends one JSON object per line to ``path`` (flushed at once, so `tail -f` works)."""
+    """Writes one JSON object per line to ``path`` (flushed at once, so `tail -f` works). A fresh
+    run starts the file anew; a resumed run appends to it."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, append: bool):
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.file = open(path, "a", encoding="utf-8")
+        self.file = open(path, "a" if append else "w", encoding="utf-8")
 
     def write(self, **record: Any) -> None:
         self.file.write(json.dumps(record) + "\n")
@@ -169,7 +170,7 @@ def train(cfg: TrainConfig, resume: bool = False, log: Callable[[str], None] = p
         metrics.write(event="stop", iter=it, reason=msg)
         return TrainResult(it, "nan", best_val, losses, evals, ckpt_path if saved_iter is not None else None, msg)
 
-    metrics = _Metrics(out_dir / METRICS_NAME)
+    metrics = _Metrics(out_dir / METRICS_NAME, append=resume)
     losses: list[float] = []
     evals: list[dict[str, float]] = []
     model.train()
