@@ -232,6 +232,15 @@ def test_config_errors(tmp_path, toml, match):
         load_config(path)
 
 
+def test_config_file_that_is_a_directory_or_not_utf8(tmp_path):
+    with pytest.raises(ConfigError, match="is a directory"):
+        load_config(tmp_path)
+    path = tmp_path / "c.toml"
+    path.write_bytes(b"name = '\xff'\n")
+    with pytest.raises(ConfigError, match="not UTF-8.*offset 8"):
+        load_config(path)
+
+
 def test_config_overrides(tmp_path):
     path = tmp_path / "c.toml"
     path.write_text("learning_rate = 1\nname = 'x'\n")

@@ -125,6 +125,10 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
                 raw = tomllib.load(f)
         except FileNotFoundError:
             raise ConfigError(f"config file {p} does not exist") from None
+        except IsADirectoryError:
+            raise ConfigError(f"config file {p} is a directory; pass a .toml file") from None
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"{p}: not UTF-8 text (TOML must be UTF-8): invalid byte at offset {e.start}") from None
         except tomllib.TOMLDecodeError as e:
             raise ConfigError(f"{p}: invalid TOML ({e})") from None
         for key, value in raw.items():
