@@ -256,10 +256,11 @@ def add_parser(subparsers) -> None:
     p.add_argument("--warmup", type=int, default=5, help="untimed warm-up steps (default 5)")
     p.add_argument("--profile-steps", type=int, default=5, help="steps under cProfile for the top-ops table (0: skip)")
     p.add_argument("--seed", type=int, default=0)
-    overrides = p.add_argument_group("model overrides (--key=value, any train config field)")
+    overrides = p.add_argument_group("model overrides (--key=value, as for train)")
     for key in ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "dropout", "bias"):
+        kwargs = {"nargs": "?", "const": "true"} if FIELDS[key] is bool else {}  # bare --bias = true, as for train
         overrides.add_argument(f"--{key}", dest=f"override_{key}", default=argparse.SUPPRESS,
-                               metavar=FIELDS[key].__name__.upper())
+                               metavar=FIELDS[key].__name__.upper(), **kwargs)
     p.set_defaults(func=run)
 
 

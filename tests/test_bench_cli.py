@@ -14,3 +14,8 @@ def test_default_config_resolves_outside_the_repository(tmp_path, monkeypatch):
 
 def test_a_path_is_kept_as_given(tmp_path):
     assert resolve_config(str(tmp_path / "mine.toml")) == str(tmp_path / "mine.toml")
+
+
+def test_bare_bias_flag_means_true_as_for_train():
+    args = build_parser().parse_args(["bench", "--bias", "--n_layer=2"])
+    assert (args.override_bias, args.override_n_layer) == ("true", "2")
