@@ -104,6 +104,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    path = config.getoption("--grade-json")
+    if path and not Path(path).resolve().parent.is_dir():
+        raise pytest.UsageError(f"--grade-json {path}: the folder {Path(path).resolve().parent} does not exist")
     config._numgpt_grader = Grader()
     config.pluginmanager.register(config._numgpt_grader, "numgpt-grader")
 
@@ -125,8 +128,15 @@ def impl_spec(config: pytest.Config) -> str:
 
 @pytest.fixture(scope="session")
 def impl(request: pytest.FixtureRequest) -> Adapter:
-    """The implementation under test, as an adapter module (see spec/adapter_template.py)."""
-    return load_adapter(impl_spec(request.config))
+    """The implementation under test, as an adapter module (see spec/adapter_template.py).
+
+    An adapter that cannot be loaded (no such file, an import or syntax error inside it) stops the
+    whole run with one message, instead of one identical error per test."""
+    spec = impl_spec(request.config)
+    try:
+        return load_adapter(spec)
+    except Exception as e:  # noqa: BLE001 - any failure to import the user's adapter ends the run
+        pytest.exit(f"cannot load the adapter {spec!r}: {type(e).__name__}: {e}", returncode=4)
 
 
 def _milestone(item: pytest.Item) -> str | None:

@@ -297,3 +297,8 @@ def test_deep_chain_backward_is_iterative() -> None:
         y = y + 1.0
     y.backward(np.ones(1))
     np.testing.assert_array_equal(x.grad, [1.0])
+
+
+def test_non_numeric_data_is_a_clear_type_error() -> None:
+    with pytest.raises(TypeError, match="dtype <U3"):
+        Tensor("abc")

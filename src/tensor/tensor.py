@@ -131,6 +131,8 @@ class Tensor:
         if isinstance(data, Tensor):
             data = data.data
         arr = np.asarray(data, dtype=dtype)
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(f"a Tensor holds numbers (bool, int or float), but the data has dtype {arr.dtype}")
         if requires_grad and not np.issubdtype(arr.dtype, np.floating):
             raise TypeError(
                 f"requires_grad=True needs floating-point data, but the data has dtype {arr.dtype}; "
