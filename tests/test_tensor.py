@@ -302,3 +302,11 @@ def test_deep_chain_backward_is_iterative() -> None:
 def test_non_numeric_data_is_a_clear_type_error() -> None:
     with pytest.raises(TypeError, match="dtype <U3"):
         Tensor("abc")
+
+
+@pytest.mark.parametrize("op", ["add", "sub", "mul", "div"])
+def test_binary_ops_name_the_shapes_that_do_not_broadcast(op: str) -> None:
+    a, b = Tensor(np.ones((2, 3))), Tensor(np.ones((4, 5)))
+    fn = {"add": lambda: a + b, "sub": lambda: a - b, "mul": lambda: a * b, "div": lambda: a / b}[op]
+    with pytest.raises(ValueError, match=rf"{op}: shapes \(2, 3\) and \(4, 5\) do not broadcast"):
+        fn()

@@ -281,11 +281,11 @@ class Tensor:
 
     def __add__(self, other: Any) -> "Tensor":
         other = self._lift(other)
-        return Tensor.from_op(self.data + other.data, (self, other), lambda g: (g, g), "add")
+        return Tensor.from_op(_broadcasting(np.add, self, other, "add"), (self, other), lambda g: (g, g), "add")
 
     def __sub__(self, other: Any) -> "Tensor":
         other = self._lift(other)
-        return Tensor.from_op(self.data - other.data, (self, other), lambda g: (g, -g), "sub")
+        return Tensor.from_op(_broadcasting(np.subtract, self, other, "sub"), (self, other), lambda g: (g, -g), "sub")
 
     def __mul__(self, other: Any) -> "Tensor":
         other = self._lift(other)
@@ -294,12 +294,12 @@ class Tensor:
         def backward(g):
             return (g * b.data if a.requires_grad else None, g * a.data if b.requires_grad else None)
 
-        return Tensor.from_op(a.data * b.data, (a, b), backward, "mul")
+        return Tensor.from_op(_broadcasting(np.multiply, a, b, "mul"), (a, b), backward, "mul")
 
     def __truediv__(self, other: Any) -> "Tensor":
         other = self._lift(other)
         a, b = self, other
-        out = a.data / b.data
+        out = _broadcasting(np.divide, a, b, "div")
 
         def backward(g):
             ga = g / b.data if a.requires_grad else None
@@ -449,6 +449,17 @@ class Tensor:
             return (full,)
 
         return Tensor.from_op(x.data[index], (x,), backward, "getitem")
+
+
+def _broadcasting(ufunc: np.ufunc, a: Tensor, b: Tensor, op: str) -> np.ndarray:
+    """``ufunc(a, b)`` with NumPy broadcasting; shapes that do not broadcast are an error naming the op."""
+    try:
+        return ufunc(a.data, b.data)
+    except ValueError:
+        raise ValueError(
+            f"{op}: shapes {a.shape} and {b.shape} do not broadcast (aligned from the right, each pair of dims "
+            f"must be equal or one of them 1)"
+        ) from None
 
 
 def _has_array_index(index: Any) -> bool:
