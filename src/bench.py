@@ -264,20 +264,8 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def resolve_config(name: str) -> str:
-    """A config path as given, or a bare name (``shakespeare_char_cpu``) as ``configs/<name>.toml``
-    (looked up in the working directory, then next to the package's repository)."""
-    if Path(name).exists() or Path(name).suffix:
-        return name
-    for root in (Path.cwd(), Path(__file__).resolve().parent.parent):
-        candidate = root / "configs" / f"{name}.toml"
-        if candidate.exists():
-            return str(candidate)
-    return name  # load_config reports the missing file by the name given
-
-
 def run(args: argparse.Namespace) -> int:
-    from .training.config import ConfigError, load_config
+    from .training.config import ConfigError, load_config, resolve_config
 
     overrides = {k[len("override_"):]: v for k, v in vars(args).items() if k.startswith("override_")}
     try:

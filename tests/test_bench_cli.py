@@ -2,7 +2,7 @@
 from pathlib import Path
 
 from numgpt.__main__ import build_parser
-from numgpt.bench import resolve_config
+from numgpt.training.config import resolve_config
 
 
 def test_default_config_resolves_outside_the_repository(tmp_path, monkeypatch):

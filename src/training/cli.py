@@ -12,7 +12,7 @@ import argparse
 import sys
 
 from .checkpoint import CheckpointError
-from .config import FIELDS, ConfigError, load_config
+from .config import FIELDS, ConfigError, load_config, resolve_config
 from .data import DataError, prepare
 
 USER_ERRORS = (ConfigError, DataError, CheckpointError)
@@ -32,7 +32,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     t = subparsers.add_parser("train", help="train a GPT from a TOML config",
                               description="Train a GPT. Prepares the dataset first if data/<dataset> is missing. "
                                           "Ctrl-C saves a checkpoint; --resume continues from it.")
-    t.add_argument("--config", default=None, help="TOML config file, e.g. configs/shakespeare_char_cpu.toml")
+    t.add_argument("--config", default=None,
+                   help="TOML config: a path (configs/shakespeare_char_cpu.toml) or a name from configs/ (shakespeare_char_cpu)")
     t.add_argument("--resume", action="store_true", help="continue from <out_dir>/ckpt.npz")
     overrides = t.add_argument_group("config overrides (--key=value, any TrainConfig field)")
     for key, typ in FIELDS.items():
@@ -57,7 +58,7 @@ def run_train(args: argparse.Namespace) -> int:
 
     overrides = {k[len("override_"):]: v for k, v in vars(args).items() if k.startswith("override_")}
     try:
-        cfg = load_config(args.config, overrides)
+        cfg = load_config(resolve_config(args.config) if args.config else None, overrides)
         result = train(cfg, resume=args.resume)
     except USER_ERRORS as e:
         print(f"error: {e}", file=sys.stderr)

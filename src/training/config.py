@@ -114,6 +114,18 @@ def parse_override(key: str, text: str) -> Any:
         raise ConfigError(f"--{key}={text!r}: expected {_TYPE_NAMES[expected]}") from None
 
 
+def resolve_config(name: str) -> str:
+    """A config path as given, or a bare name (``shakespeare_char_cpu``) as ``configs/<name>.toml``
+    (looked up in the working directory, then next to the package's repository)."""
+    if Path(name).exists() or Path(name).suffix:
+        return name
+    for root in (Path.cwd(), Path(__file__).resolve().parents[2]):
+        candidate = root / "configs" / f"{name}.toml"
+        if candidate.exists():
+            return str(candidate)
+    return name  # load_config reports the missing file by the name given
+
+
 def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> TrainConfig:
     """Read ``path`` (TOML; None for the defaults), apply ``overrides`` (values or override
     strings), validate, and return the config."""
