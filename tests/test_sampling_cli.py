@@ -90,3 +90,13 @@ def test_loaded_model_matches_saved_weights(tmp_path):
     for (name, p), (_, q) in zip(model.named_parameters(), ref.named_parameters()):
         np.testing.assert_array_equal(p.data, q.data, err_msg=name)
     assert tok2.chars == tok.chars and not model.training
+
+
+def test_special_token_in_prompt_needs_allow_special(tmp_path, capsys):
+    tok = train_bpe(TEXT, 270, special_tokens=["<|endoftext|>"])
+    write_checkpoint(tmp_path / "bpe.npz", tok)
+    argv = ["--checkpoint", str(tmp_path / "bpe.npz"), "--prompt", "<|endoftext|>日本", "--max-new-tokens", "5"]
+    assert main(["sample", *argv]) == 2
+    assert "add --allow-special" in capsys.readouterr().err
+    rc, text = run_sample([*argv, "--allow-special"])
+    assert rc == 0 and text.startswith("<|endoftext|>日本")

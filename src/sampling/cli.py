@@ -40,6 +40,8 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--seed", type=int, default=1337, metavar="S", help="random seed (default 1337)")
     p.add_argument("--num-samples", type=int, default=1, metavar="N", help="how many samples (default 1)")
     p.add_argument("--no-cache", action="store_true", help="recompute the whole context every step (slow)")
+    p.add_argument("--allow-special", action="store_true",
+                   help="BPE: encode special tokens in --prompt (e.g. <|endoftext|>) as their ids instead of refusing")
     p.add_argument("--window-shift", type=int, default=None, metavar="N",
                    help="past block_size, the context window drops its oldest N tokens at once (default "
                         "block_size // 2: the cache is re-filled once per N steps; 1 = nanoGPT's exact sliding "
@@ -89,9 +91,13 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         _check_args(args)
         model, tokenizer, _ = load_for_sampling(args.checkpoint)
         try:
-            prompt = np.asarray(tokenizer.encode(args.prompt), dtype=np.int64)
+            ids = tokenizer.encode(args.prompt, allowed_special="all") if args.allow_special and \
+                getattr(tokenizer, "special_tokens", None) else tokenizer.encode(args.prompt)
+            prompt = np.asarray(ids, dtype=np.int64)
         except ValueError as e:
-            raise ValueError(f"--prompt cannot be encoded with the checkpoint's tokenizer: {e}") from None
+            hint = " (add --allow-special to encode special tokens as their ids)" if \
+                getattr(tokenizer, "special_tokens", None) and not args.allow_special else ""
+            raise ValueError(f"--prompt cannot be encoded with the checkpoint's tokenizer: {e}{hint}") from None
         if prompt.size == 0:
             raise ValueError("--prompt is empty (it encodes to no tokens); pass some text, e.g. --prompt $'\\n'")
         for i in range(args.num_samples):
