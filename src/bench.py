@@ -94,19 +94,27 @@ class StepTimes:
         return [f + b + o for f, b, o in zip(self.forward, self.backward, self.optimizer)]
 
 
-def make_step(model, optimizer, batch: Callable[[], tuple[np.ndarray, np.ndarray]], grad_clip: float):
-    """One training step split in its three phases, each returning its wall time."""
+def make_step(model, optimizer, batch: Callable[[], tuple[np.ndarray, np.ndarray]], grad_clip: float,
+              workers: int = 1):
+    """One training step split in its phases, each returning its wall time: (forward, backward,
+    optimizer). With ``workers > 1`` the forward and backward run together in the data-parallel
+    threads (training/parallel.py, as ``train`` does), reported as forward with backward 0."""
     from .training.clip import clip_grad_norm
+    from .training.parallel import forward_backward
 
     params = model.parameters()
 
     def step() -> tuple[float, float, float]:
         x, y = batch()
         t0 = time.perf_counter()
-        _, loss = model(x, y)
-        t1 = time.perf_counter()
-        loss.backward()
-        t2 = time.perf_counter()
+        if workers > 1:
+            forward_backward(model, x, y, workers)
+            t1 = t2 = time.perf_counter()
+        else:
+            _, loss = model(x, y)
+            t1 = time.perf_counter()
+            loss.backward()
+            t2 = time.perf_counter()
         if grad_clip > 0:
             clip_grad_norm(params, grad_clip)
         optimizer.step()
@@ -176,6 +184,7 @@ def peak_step_memory(step: Callable[[], object]) -> float:
 
 def run_benchmark(cfg, vocab_size: int, iters: int, warmup: int, profile_steps: int, seed: int, out=print) -> dict:
     """Build the config's model with random weights, time its training step, print the report."""
+    from .training import parallel
     from .training.optim import configure_optimizer
     from .transformer import GPT, GPTConfig
 
@@ -193,14 +202,18 @@ def run_benchmark(cfg, vocab_size: int, iters: int, warmup: int, profile_steps: 
         y = np.stack([data[i + 1:i + T + 1] for i in ix])
         return x, y
 
-    step = make_step(model, optimizer, batch, cfg.grad_clip)
     n_params = model.num_parameters()
     flops = flops_per_token(n_params, cfg.n_layer, cfg.n_head, cfg.n_embd, T) * B * T
 
     out(f"model: n_layer={cfg.n_layer} n_head={cfg.n_head} n_embd={cfg.n_embd} block={T} batch={B} "
         f"vocab={vocab_size}  params={n_params:,}  {flops / 1e9:.2f} GFLOP/step")
     peak, where = matmul_peak(B, T, cfg.n_embd, vocab_size)
-    out(f"float32 matmul peak: {peak:.1f} GFLOP/s (best shape {where})")
+    out(f"float32 matmul peak: {peak:.1f} GFLOP/s (best shape {where}, the BLAS's default threads)")
+    # measured before the data-parallel workers set OpenBLAS to one thread each (as `train` does)
+    workers = parallel.enable(cfg.workers or parallel.default_workers(B))
+    step = make_step(model, optimizer, batch, cfg.grad_clip, workers)
+    out(f"workers: {workers} thread{'s' if workers > 1 else ''} per batch"
+        + (" (data-parallel forward+backward, one BLAS thread each)" if workers > 1 else ""))
     from .runtime import allocator_tuned
 
     out("allocator: " + ("freed memory kept in the process (numgpt.runtime.tune_allocator)" if allocator_tuned()
@@ -230,14 +243,16 @@ def run_benchmark(cfg, vocab_size: int, iters: int, warmup: int, profile_steps: 
         "step_peak_mb": mem / 2**20,
         "max_rss_mb": rss,
     }
+    phases = (f"forward+backward {result['forward_ms']:.2f}" if workers > 1 else
+              f"forward {result['forward_ms']:.2f}, backward {result['backward_ms']:.2f}")
     out(f"step: median {result['ms_per_iter']:.2f} ms/iter over {iters} iters "
-        f"(forward {result['forward_ms']:.2f}, backward {result['backward_ms']:.2f}, "
-        f"optimizer {result['optimizer_ms']:.2f})")
+        f"({phases}, optimizer {result['optimizer_ms']:.2f})")
     out(f"      {result['tokens_per_s']:,.0f} tokens/s, {achieved:.1f} GFLOP/s, MFU {100 * result['mfu']:.1f}%")
     out(f"memory: peak {result['step_peak_mb']:.1f} MB allocated during a step; process max RSS {rss:.0f} MB")
     if profile_steps > 0:
-        out(f"top ops by own time (cProfile over {profile_steps} steps, ms per step):")
-        for name, ms, calls in top_ops(step, profile_steps, 15):
+        # cProfile sees only the calling thread, so the table comes from single-thread steps
+        out(f"top ops by own time (cProfile over {profile_steps} single-thread steps, ms per step):")
+        for name, ms, calls in top_ops(make_step(model, optimizer, batch, cfg.grad_clip), profile_steps, 15):
             out(f"  {ms:8.3f} ms  {calls:5d} calls  {name}")
     return result
 
@@ -257,7 +272,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--profile-steps", type=int, default=5, help="steps under cProfile for the top-ops table (0: skip)")
     p.add_argument("--seed", type=int, default=0)
     overrides = p.add_argument_group("model overrides (--key=value, as for train)")
-    for key in ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "dropout", "bias"):
+    for key in ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "dropout", "bias", "workers"):
         kwargs = {"nargs": "?", "const": "true"} if FIELDS[key] is bool else {}  # bare --bias = true, as for train
         overrides.add_argument(f"--{key}", dest=f"override_{key}", default=argparse.SUPPRESS,
                                metavar=FIELDS[key].__name__.upper(), **kwargs)

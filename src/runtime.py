@@ -47,3 +47,50 @@ def tune_allocator(trim_threshold: int = 1 << 30, mmap_threshold: int = 1 << 28)
 def allocator_tuned() -> bool:
     """Whether ``tune_allocator()`` has been applied in this process (``bench`` reports it)."""
     return _tuned
+
+
+# ----------------------------------------------------------------------------- BLAS threads
+
+
+def _openblas_thread_functions():
+    """``(set_num_threads, get_num_threads)`` of the OpenBLAS that NumPy loaded, or None.
+
+    Found by name in the shared libraries mapped into this process (Linux ``/proc/self/maps``);
+    NumPy's wheels ship OpenBLAS as ``libscipy_openblas64_``, whose symbols carry a
+    ``scipy_`` prefix and a ``64_`` suffix. Anything else (MKL, Accelerate, no /proc) -> None.
+    """
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if "openblas" in line.lower() and "/" in line}
+    except OSError:
+        return None
+    for path in sorted(paths):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for prefix in ("scipy_openblas", "openblas"):
+            for suffix in ("64_", ""):
+                set_fn = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
+                get_fn = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
+                if set_fn is not None and get_fn is not None:
+                    set_fn.argtypes, set_fn.restype = [ctypes.c_int], None
+                    get_fn.argtypes, get_fn.restype = [], ctypes.c_int
+                    return set_fn, get_fn
+    return None
+
+
+def set_blas_threads(n: int) -> int | None:
+    """Set OpenBLAS's thread count; returns the previous count, or None if it cannot be controlled.
+
+    Data-parallel training runs one BLAS thread per worker thread: OpenBLAS's own worker threads
+    spin-wait between products and would fight our workers for the cores."""
+    import numpy  # noqa: F401 - OpenBLAS is mapped only once NumPy is imported
+
+    fns = _openblas_thread_functions()
+    if fns is None:
+        return None
+    set_fn, get_fn = fns
+    previous = int(get_fn())
+    set_fn(int(n))
+    return previous

@@ -211,7 +211,8 @@ class Tensor:
 
     # -- backward ------------------------------------------------------------------------
 
-    def backward(self, grad: np.ndarray | None = None, retain_graph: bool = False) -> None:
+    def backward(self, grad: np.ndarray | None = None, retain_graph: bool = False,
+                 leaf_grads: dict[int, tuple["Tensor", np.ndarray]] | None = None) -> None:
         """Compute the gradient of this tensor w.r.t. every leaf that requires grad.
 
         Args:
@@ -220,6 +221,12 @@ class Tensor:
             retain_graph: keep the graph's saved values so backward can run through it again.
                 By default each node's saved values are freed as soon as its backward has run,
                 which is what keeps training memory flat.
+
+            leaf_grads: if given, the leaves' gradients are put in this dict
+                (``id(leaf) -> (leaf, dL/dleaf)``) instead of being added to ``.grad``; the caller
+                adds them later with ``accumulate_grad``. Data-parallel training uses this to run
+                several backward passes over shared parameters in threads and still add their
+                gradients in a fixed order (bit-reproducible, no race on ``.grad``).
 
         Leaves accumulate: ``leaf.grad += dL/dleaf``, so two backward calls without
         ``zero_grad()`` in between add up, as in PyTorch. The traversal is iterative, so a
@@ -249,11 +256,11 @@ class Tensor:
             g = pending.pop(id(node), None)
             if g is None:
                 continue
-            if node._backward is None:  # a leaf: accumulate into .grad (owned, never aliased)
-                if node.grad is None:
-                    node.grad = np.array(g, dtype=node.dtype, copy=True)
+            if node._backward is None:  # a leaf
+                if leaf_grads is None:
+                    accumulate_grad(node, g)
                 else:
-                    np.add(node.grad, g, out=node.grad, casting="unsafe")
+                    leaf_grads[id(node)] = (node, g)
                 continue
             parent_grads = node._backward(g)
             for parent, pg in zip(node._parents, parent_grads):
@@ -460,6 +467,14 @@ def _broadcasting(ufunc: np.ufunc, a: Tensor, b: Tensor, op: str) -> np.ndarray:
             f"{op}: shapes {a.shape} and {b.shape} do not broadcast (aligned from the right, each pair of dims "
             f"must be equal or one of them 1)"
         ) from None
+
+
+def accumulate_grad(leaf: Tensor, g: np.ndarray) -> None:
+    """``leaf.grad += g``; the first gradient is copied, so ``.grad`` is owned and never aliased."""
+    if leaf.grad is None:
+        leaf.grad = np.array(g, dtype=leaf.dtype, copy=True)
+    else:
+        np.add(leaf.grad, g, out=leaf.grad, casting="unsafe")
 
 
 def _has_array_index(index: Any) -> bool:

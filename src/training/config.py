@@ -56,6 +56,7 @@ class TrainConfig:
     beta1: float = 0.9
     beta2: float = 0.99
     grad_clip: float = 1.0               # 0 disables clipping
+    workers: int = 0                     # threads splitting each batch (training/parallel.py); 0 = one per core
     # -- evaluation, logging, sampling ---------------------------------------------------------
     eval_interval: int = 250
     eval_iters: int = 20
@@ -165,7 +166,7 @@ def validate(cfg: TrainConfig) -> None:
         if getattr(cfg, key) <= 0:
             raise ConfigError(f"config key {key!r} must be > 0, got {getattr(cfg, key)}")
     for key in ["max_iters", "warmup_iters", "lr_decay_iters", "learning_rate", "min_lr", "weight_decay",
-                "grad_clip", "sample_tokens", "sample_top_k", "sample_temperature", "vocab_size"]:
+                "grad_clip", "sample_tokens", "sample_top_k", "sample_temperature", "vocab_size", "workers"]:
         if getattr(cfg, key) < 0:
             raise ConfigError(f"config key {key!r} must be >= 0, got {getattr(cfg, key)}")
     if cfg.n_embd % cfg.n_head:

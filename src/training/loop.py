@@ -31,7 +31,9 @@ from .checkpoint import Checkpoint, CheckpointError, capture_rng, load_checkpoin
 from .clip import clip_grad_norm
 from .config import TrainConfig
 from .data import DataError, estimate_loss, get_batch, load_meta, load_split, prepare, tokenizer_from_dict
+from . import parallel
 from .optim import configure_optimizer
+from .parallel import forward_backward
 from .schedule import get_lr
 
 CHECKPOINT_NAME = "ckpt.npz"
@@ -147,9 +149,11 @@ def train(cfg: TrainConfig, resume: bool = False, log: Callable[[str], None] = p
         restore_rng(ckpt.rng, data_rng, model)
         start, best_val = ckpt.step, ckpt.best_val_loss
         log(f"resumed from {ckpt_path} at iter {start} (best val loss {best_val:.4f})")
+    workers = parallel.enable(cfg.workers or parallel.default_workers(cfg.batch_size))
     n_params = sum(p.size for p in model.parameters())
     tokens_per_iter = cfg.batch_size * cfg.block_size * cfg.gradient_accumulation_steps
-    log(f"model: {n_params / 1e6:.2f}M parameters {model_args}; {tokens_per_iter:,} tokens per iteration")
+    log(f"model: {n_params / 1e6:.2f}M parameters {model_args}; {tokens_per_iter:,} tokens per iteration; "
+        f"{workers} worker thread{'s' if workers > 1 else ''} per batch")
 
     saved_iter = start if resume else None
     config_record = {**cfg.to_dict(), "model_args": model_args}
@@ -208,14 +212,10 @@ def train(cfg: TrainConfig, resume: bool = False, log: Callable[[str], None] = p
             loss_sum = 0.0
             for _ in range(cfg.gradient_accumulation_steps):
                 x, y = get_batch(splits["train"], cfg.batch_size, cfg.block_size, data_rng)
-                _, loss = model(x, y)
-                value = float(loss.item())
+                value = forward_backward(model, x, y, workers, scale=1.0 / cfg.gradient_accumulation_steps)
                 if not math.isfinite(value):
                     return stop_nan("the training loss", value, it)
                 loss_sum += value
-                if cfg.gradient_accumulation_steps > 1:
-                    loss = loss * (1.0 / cfg.gradient_accumulation_steps)
-                loss.backward()
             norm = clip_grad_norm(model.parameters(), cfg.grad_clip) if cfg.grad_clip > 0 else float("nan")
             if cfg.grad_clip > 0 and not math.isfinite(norm):
                 return stop_nan("the gradient norm", norm, it)
