@@ -66,3 +66,24 @@ def test_active_dropout_runs_one_slice(workers: int) -> None:
     loss.backward()
     assert la == float(loss.item())  # same seeded masks, drawn in the same order
     assert all(np.array_equal(g, _grads(b)[n]) for n, g in _grads(a).items())
+
+
+def test_optimizer_chunks_shared_out_give_the_same_update(workers: int, monkeypatch) -> None:
+    from numgpt.nn import Parameter
+    from numgpt.training.optim import AdamW
+
+    def run() -> list[np.ndarray]:
+        rng = np.random.default_rng(3)
+        params = [Parameter(rng.standard_normal(s).astype(np.float32)) for s in [(300, 700), (700,), (5, 3)]]
+        opt = AdamW(params, lr=1e-2, weight_decay=0.1)
+        opt.CHUNK = 4096  # many chunks, so every worker gets some
+        for _ in range(3):
+            for p in params:
+                p.grad[...] = rng.standard_normal(p.shape).astype(np.float32)
+            opt.step()
+        return [p.data.copy() for p in params]
+
+    threaded = run()
+    monkeypatch.setattr(parallel, "_pool", None)
+    single = run()
+    assert all(np.array_equal(a, b) for a, b in zip(threaded, single))

@@ -27,6 +27,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from ..tensor import Tensor
+from . import parallel
 
 ParamGroupSpec = dict[str, Any]
 
@@ -135,7 +136,7 @@ class Optimizer:
                 seen.add(id(p))
             group["flat"] = _FlatStorage(spec["params"], spec["names"])
             group["state"] = {k: np.zeros_like(group["flat"].data) for k in self._state_names}
-            group["scratch"] = np.empty(min(self.CHUNK, group["flat"].data.size), dtype=group["flat"].dtype)
+            group["scratch"] = np.empty((1, min(self.CHUNK, group["flat"].data.size)), dtype=group["flat"].dtype)
             self.param_groups.append(group)
         if not self.param_groups:
             raise ValueError("the optimizer got no parameters")
@@ -173,10 +174,19 @@ class Optimizer:
             flat = group["flat"]
             flat.sync()
             n = flat.data.size
-            for lo in range(0, n, self.CHUNK):
-                hi = min(lo + self.CHUNK, n)
-                state = {k: buf[lo:hi] for k, buf in group["state"].items()}
-                self._update(group, flat.data[lo:hi], flat.grad[lo:hi], state, group["scratch"][: hi - lo])
+            chunks = [(lo, min(lo + self.CHUNK, n)) for lo in range(0, n, self.CHUNK)]
+
+            def update(part: int, part_chunks: list[tuple[int, int]], group=group, flat=flat) -> None:
+                scratch = group["scratch"][part]
+                for lo, hi in part_chunks:
+                    state = {k: buf[lo:hi] for k, buf in group["state"].items()}
+                    self._update(group, flat.data[lo:hi], flat.grad[lo:hi], state, scratch[: hi - lo])
+
+            # chunks are independent: with data-parallel workers enabled they are shared out among
+            # the worker threads (each with its own scratch row); the results are the same
+            if len(group["scratch"]) < parallel.workers():
+                group["scratch"] = np.empty((parallel.workers(), group["scratch"].shape[1]), dtype=flat.dtype)
+            parallel.run_split(update, chunks)
 
     def _update(self, group: dict, p: np.ndarray, g: np.ndarray, state: dict, tmp: np.ndarray) -> None:
         raise NotImplementedError

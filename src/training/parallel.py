@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -51,6 +51,24 @@ def enable(workers: int) -> int:
         _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="numgpt-dp")
         _pool_size = workers
     return workers
+
+
+def run_split(fn: Callable[[int, list], None], items: list) -> None:
+    """Call ``fn(part_index, part)`` on contiguous parts of ``items``, one part per worker thread
+    (just ``fn(0, items)`` when data parallelism is off). The optimizer updates its chunks this way."""
+    parts = 1 if _pool is None else min(_pool_size, len(items))
+    if parts <= 1:
+        fn(0, items)
+        return
+    bounds = np.linspace(0, len(items), parts + 1).astype(int)
+    futures = [_pool.submit(fn, i, items[a:b]) for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:]))]
+    for f in futures:
+        f.result()
+
+
+def workers() -> int:
+    """The number of worker threads enabled (1 when data parallelism is off)."""
+    return _pool_size if _pool is not None else 1
 
 
 def _slice_forward_backward(model: Any, x: np.ndarray, y: np.ndarray, weight: float) -> tuple[float, dict]:
