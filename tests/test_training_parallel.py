@@ -87,3 +87,13 @@ def test_optimizer_chunks_shared_out_give_the_same_update(workers: int, monkeypa
     monkeypatch.setattr(parallel, "_pool", None)
     single = run()
     assert all(np.array_equal(a, b) for a, b in zip(threaded, single))
+
+
+def test_enable_one_turns_the_workers_off_and_restores_blas(workers: int) -> None:
+    from numgpt.runtime import set_blas_threads
+
+    before = parallel._blas_threads_before
+    assert parallel.enable(1) == 1 and parallel.workers() == 1
+    restored = set_blas_threads(1)  # returns the count enable(1) restored
+    assert restored == before
+    assert parallel.enable(2) == 2 and parallel.workers() == 2

@@ -29,6 +29,7 @@ from ..tensor import accumulate_grad
 
 _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
+_blas_threads_before: int | None = None  # OpenBLAS's thread count before enable() set it to 1
 
 
 def default_workers(batch_size: int) -> int:
@@ -39,14 +40,23 @@ def default_workers(batch_size: int) -> int:
 def enable(workers: int) -> int:
     """Prepare ``workers``-way data parallelism; returns the number of workers actually usable.
 
-    Needs control over OpenBLAS's threads (set to 1 here, for the rest of the process);
-    without it (another BLAS) this returns 1: two workers each with a multi-threaded BLAS would
-    oversubscribe the cores."""
-    global _pool, _pool_size
+    Needs control over OpenBLAS's threads (set to 1 while the workers are enabled); without it
+    (another BLAS) this returns 1: two workers each with a multi-threaded BLAS would oversubscribe
+    the cores. ``enable(1)`` turns the workers off and gives OpenBLAS its threads back."""
+    global _pool, _pool_size, _blas_threads_before
     if workers <= 1:
+        if _pool is not None:
+            _pool.shutdown(wait=True)
+            _pool, _pool_size = None, 0
+        if _blas_threads_before is not None:
+            set_blas_threads(_blas_threads_before)
+            _blas_threads_before = None
         return 1
-    if set_blas_threads(1) is None:
+    previous = set_blas_threads(1)
+    if previous is None:
         return 1
+    if _blas_threads_before is None:
+        _blas_threads_before = previous
     if _pool is None or _pool_size != workers:
         _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="numgpt-dp")
         _pool_size = workers
