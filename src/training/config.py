@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, get_type_hints
 
+from ..transformer import GPTConfig
+
 _TYPE_NAMES = {int: "an integer", float: "a number", bool: "a boolean (true/false)", str: "a string"}
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
@@ -73,9 +75,10 @@ class TrainConfig:
         return Path(self.out_dir or f"out-{self.name}")
 
     def model_args(self, vocab_size: int) -> dict[str, Any]:
-        """The GPTConfig keyword arguments of this run."""
-        return {"block_size": self.block_size, "vocab_size": int(vocab_size), "n_layer": self.n_layer,
-                "n_head": self.n_head, "n_embd": self.n_embd, "dropout": self.dropout, "bias": self.bias}
+        """The GPTConfig keyword arguments of this run (its model fields, named as in GPTConfig;
+        the vocabulary size comes from the prepared data)."""
+        args = {f.name: getattr(self, f.name) for f in dataclasses.fields(GPTConfig) if f.name != "vocab_size"}
+        return {**args, "vocab_size": int(vocab_size)}
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
