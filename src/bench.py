@@ -95,20 +95,20 @@ class StepTimes:
 
 
 def make_step(model, optimizer, batch: Callable[[], tuple[np.ndarray, np.ndarray]], grad_clip: float,
-              workers: int = 1):
+              dp=None):
     """One training step split in its phases, each returning its wall time: (forward, backward,
-    optimizer). With ``workers > 1`` the forward and backward run together in the data-parallel
-    threads (training/parallel.py, as ``train`` does), reported as forward with backward 0."""
+    optimizer). With ``dp``, a ``DataParallel`` with more than one worker, the forward and backward
+    run together over its processes (training/parallel.py, as ``train`` does), reported as forward
+    with backward 0."""
     from .training.clip import clip_grad_norm
-    from .training.parallel import forward_backward
 
     params = model.parameters()
 
     def step() -> tuple[float, float, float]:
         x, y = batch()
         t0 = time.perf_counter()
-        if workers > 1:
-            forward_backward(model, x, y, workers)
+        if dp is not None and dp.workers > 1:
+            dp.forward_backward(x, y)
             t1 = t2 = time.perf_counter()
         else:
             _, loss = model(x, y)
@@ -210,15 +210,35 @@ def run_benchmark(cfg, vocab_size: int, iters: int, warmup: int, profile_steps: 
     peak, where = matmul_peak(B, T, cfg.n_embd, vocab_size)
     out(f"float32 matmul peak: {peak:.1f} GFLOP/s (best shape {where}, the BLAS's default threads)")
     # measured before the data-parallel workers set OpenBLAS to one thread each (as `train` does)
-    workers = parallel.enable(cfg.workers or parallel.default_workers(B))
-    step = make_step(model, optimizer, batch, cfg.grad_clip, workers)
-    out(f"workers: {workers} thread{'s' if workers > 1 else ''} per batch"
-        + (" (data-parallel forward+backward, one BLAS thread each)" if workers > 1 else ""))
+    dp = parallel.DataParallel(model, optimizer, cfg.workers or parallel.default_workers(B))
+    try:
+        result = _time_steps(model, optimizer, batch, cfg, dp, iters, warmup, profile_steps, out)
+    finally:
+        dp.close()
+    workers_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # the largest finished child
+    achieved = flops / (result["ms_per_iter"] / 1e3) / 1e9
+    result.update(gflops=achieved, peak_gflops=peak, mfu=achieved / peak, workers_max_rss_mb=workers_rss)
+    out(f"      {result['tokens_per_s']:,.0f} tokens/s, {achieved:.1f} GFLOP/s, MFU {100 * result['mfu']:.1f}%")
+    out(f"memory: peak {result['step_peak_mb']:.1f} MB allocated during a step (this process); max RSS "
+        f"{result['max_rss_mb']:.0f} MB" + (f", each worker process {workers_rss:.0f} MB" if result["workers"] > 1 else ""))
+    if result.pop("profile"):
+        # cProfile sees only the calling thread, so the table comes from single-process steps
+        out(f"top ops by own time (cProfile over {profile_steps} single-process steps, one BLAS thread, ms per step):")
+        for name, ms, calls in result.pop("top_ops"):
+            out(f"  {ms:8.3f} ms  {calls:5d} calls  {name}")
+    return result
+
+
+def _time_steps(model, optimizer, batch, cfg, dp, iters: int, warmup: int, profile_steps: int, out) -> dict:
+    """Time ``iters`` steps after ``warmup``, then the peak memory and (optionally) the op profile."""
     from .runtime import allocator_tuned
 
+    B, T = cfg.batch_size, cfg.block_size
+    step = make_step(model, optimizer, batch, cfg.grad_clip, dp)
+    out(f"workers: {dp.workers} process{'es' if dp.workers > 1 else ''} per batch"
+        + (" (data-parallel forward+backward, one BLAS thread each)" if dp.workers > 1 else ""))
     out("allocator: " + ("freed memory kept in the process (numgpt.runtime.tune_allocator)" if allocator_tuned()
                          else "default (memory returned to the OS between steps; slower, see docs/performance.md)"))
-
     for _ in range(warmup):
         step()
     times = StepTimes([], [], [])
@@ -228,32 +248,24 @@ def run_benchmark(cfg, vocab_size: int, iters: int, warmup: int, profile_steps: 
         times.backward.append(b)
         times.optimizer.append(o)
     med = statistics.median(times.total)
-    achieved = flops / med / 1e9
     mem = peak_step_memory(step)
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     result = {
+        "workers": dp.workers,
         "ms_per_iter": 1e3 * med,
         "tokens_per_s": B * T / med,
-        "gflops": achieved,
-        "peak_gflops": peak,
-        "mfu": achieved / peak,
         "forward_ms": 1e3 * statistics.median(times.forward),
         "backward_ms": 1e3 * statistics.median(times.backward),
         "optimizer_ms": 1e3 * statistics.median(times.optimizer),
         "step_peak_mb": mem / 2**20,
-        "max_rss_mb": rss,
+        "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # KiB on Linux
+        "profile": profile_steps > 0,
     }
-    phases = (f"forward+backward {result['forward_ms']:.2f}" if workers > 1 else
+    phases = (f"forward+backward {result['forward_ms']:.2f}" if dp.workers > 1 else
               f"forward {result['forward_ms']:.2f}, backward {result['backward_ms']:.2f}")
     out(f"step: median {result['ms_per_iter']:.2f} ms/iter over {iters} iters "
         f"({phases}, optimizer {result['optimizer_ms']:.2f})")
-    out(f"      {result['tokens_per_s']:,.0f} tokens/s, {achieved:.1f} GFLOP/s, MFU {100 * result['mfu']:.1f}%")
-    out(f"memory: peak {result['step_peak_mb']:.1f} MB allocated during a step; process max RSS {rss:.0f} MB")
     if profile_steps > 0:
-        # cProfile sees only the calling thread, so the table comes from single-thread steps
-        out(f"top ops by own time (cProfile over {profile_steps} single-thread steps, ms per step):")
-        for name, ms, calls in top_ops(make_step(model, optimizer, batch, cfg.grad_clip), profile_steps, 15):
-            out(f"  {ms:8.3f} ms  {calls:5d} calls  {name}")
+        result["top_ops"] = top_ops(make_step(model, optimizer, batch, cfg.grad_clip), profile_steps, 15)
     return result
 
 

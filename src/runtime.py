@@ -83,7 +83,7 @@ def _openblas_thread_functions():
 def set_blas_threads(n: int) -> int | None:
     """Set OpenBLAS's thread count; returns the previous count, or None if it cannot be controlled.
 
-    Data-parallel training runs one BLAS thread per worker thread: OpenBLAS's own worker threads
+    Data-parallel training runs one BLAS thread per worker process: OpenBLAS's own worker threads
     spin-wait between products and would fight our workers for the cores."""
     import numpy  # noqa: F401 - OpenBLAS is mapped only once NumPy is imported
 

@@ -1,10 +1,11 @@
-"""Data-parallel forward + backward (training/parallel.py) against the plain single-thread step."""
+"""Data-parallel forward + backward (training/parallel.py) against the plain one-process step."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from numgpt.training import parallel
+from numgpt.training.optim import AdamW
 from numgpt.transformer import GPT, GPTConfig
 
 
@@ -16,61 +17,165 @@ def _grads(model: GPT) -> dict[str, np.ndarray]:
     return {n: p.grad.copy() for n, p in model.named_parameters()}
 
 
+def _data(seed: int, rows: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 11, (rows, 16)), rng.integers(0, 11, (rows, 16))
+
+
 @pytest.fixture(scope="module")
-def workers() -> int:
-    w = parallel.enable(2)
-    if w < 2:
+def can_fork() -> None:
+    from numgpt.runtime import set_blas_threads
+
+    previous = set_blas_threads(1)
+    if previous is None:
         pytest.skip("OpenBLAS's thread count cannot be controlled here, so data parallelism is off")
-    return w
+    set_blas_threads(previous)
 
 
-def test_split_batch_matches_one_thread(workers: int) -> None:
-    rng = np.random.default_rng(0)
-    x, y = rng.integers(0, 11, (5, 16)), rng.integers(0, 11, (5, 16))  # 5 rows: uneven slices 2 + 3
+def _dp(model: GPT, workers: int = 2) -> parallel.DataParallel:
+    dp = parallel.DataParallel(model, AdamW(model.named_parameters(), lr=1e-3), workers)
+    assert dp.workers == workers
+    return dp
+
+
+def test_split_batch_matches_one_process(can_fork) -> None:
+    x, y = _data(0, 5)  # 5 rows: uneven slices 2 + 3
     model = _model().to(np.float64)
     _, loss = model(x, y)
     loss.backward()
     expected, expected_loss = _grads(model), float(loss.item())
     model.zero_grad()
-    got_loss = parallel.forward_backward(model, x, y, workers)
+    with _dp(model) as dp:
+        got_loss = dp.forward_backward(x, y)
     assert got_loss == pytest.approx(expected_loss, rel=1e-12)
     for name, g in _grads(model).items():
         np.testing.assert_allclose(g, expected[name], rtol=1e-10, atol=1e-12, err_msg=name)
 
 
-def test_bit_identical_across_runs_and_accumulates(workers: int) -> None:
-    rng = np.random.default_rng(1)
-    x, y = rng.integers(0, 11, (6, 16)), rng.integers(0, 11, (6, 16))
+def test_three_workers_and_more_workers_than_rows(can_fork) -> None:
+    x, y = _data(4, 7)
+    model = _model().to(np.float64)
+    _, loss = model(x, y)
+    loss.backward()
+    expected = _grads(model)
+    with _dp(model, workers=3) as dp:
+        for rows in (7, 2):  # 3 slices; then 2 rows: only 2 slices, the third worker idle
+            dp.optimizer.zero_grad()
+            dp.forward_backward(x[:rows], y[:rows])
+            if rows == 7:
+                for name, g in _grads(model).items():
+                    np.testing.assert_allclose(g, expected[name], rtol=1e-10, atol=1e-12, err_msg=name)
+        model.zero_grad()
+        _, loss = model(x[:2], y[:2])
+        loss.backward()
+        two = _grads(model)
+        dp.optimizer.zero_grad()
+        dp.forward_backward(x[:2], y[:2])
+        for name, g in _grads(model).items():
+            np.testing.assert_allclose(g, two[name], rtol=1e-10, atol=1e-12, err_msg=name)
+
+
+def test_bit_identical_across_runs_and_accumulates(can_fork) -> None:
+    x, y = _data(1, 6)
     model = _model()
     runs = []
-    for _ in range(3):
-        model.zero_grad()
-        loss = parallel.forward_backward(model, x, y, workers, scale=0.5)
-        parallel.forward_backward(model, x, y, workers, scale=0.5)  # gradient accumulation
-        runs.append((loss, _grads(model)))
+    with _dp(model) as dp:
+        for _ in range(3):
+            dp.optimizer.zero_grad()
+            loss = dp.forward_backward(x, y, scale=0.5)
+            dp.forward_backward(x, y, scale=0.5)  # gradient accumulation
+            runs.append((loss, _grads(model)))
     for loss, grads in runs[1:]:
         assert loss == runs[0][0]
         assert all(np.array_equal(grads[n], runs[0][1][n]) for n in grads)
     model.zero_grad()
-    parallel.forward_backward(model, x, y, 1)
+    _, loss = model(x, y)
+    loss.backward()
     for name, g in _grads(model).items():  # two half-weighted passes == one full pass
         np.testing.assert_allclose(runs[0][1][name], g, rtol=1e-4, atol=1e-6, err_msg=name)
 
 
-def test_active_dropout_runs_one_slice(workers: int) -> None:
-    rng = np.random.default_rng(2)
-    x, y = rng.integers(0, 11, (4, 16)), rng.integers(0, 11, (4, 16))
+def test_workers_see_optimizer_steps_and_loaded_weights(can_fork) -> None:
+    """Training steps with and without the workers agree; a load_state_dict between steps
+    reaches the workers (they read the optimizer's shared storage)."""
+    def train(workers: int, steps: int = 4) -> tuple[list[float], GPT]:
+        model = _model().to(np.float64)
+        opt = AdamW(model.named_parameters(), lr=1e-2)
+        losses = []
+        with parallel.DataParallel(model, opt, workers) as dp:
+            for i in range(steps):
+                if i == 2:  # replace every parameter array behind the optimizer's back
+                    model.load_state_dict({k: v * 0.9 for k, v in model.state_dict().items()})
+                losses.append(dp.forward_backward(*_data(10 + i, 6)))
+                opt.step()
+                opt.zero_grad()
+        return losses, model
+
+    one, model_one = train(1)
+    two, model_two = train(2)
+    np.testing.assert_allclose(two, one, rtol=1e-10)
+    for (name, a), (_, b) in zip(model_one.named_parameters(), model_two.named_parameters()):
+        np.testing.assert_allclose(b.data, a.data, rtol=1e-9, atol=1e-12, err_msg=name)
+
+
+def test_active_dropout_runs_one_slice(can_fork) -> None:
+    x, y = _data(2, 4)
     a, b = _model(dropout=0.3), _model(dropout=0.3)
-    la = parallel.forward_backward(a, x, y, workers)
+    with _dp(a) as dp:
+        la = dp.forward_backward(x, y)
     _, loss = b(x, y)
     loss.backward()
     assert la == float(loss.item())  # same seeded masks, drawn in the same order
     assert all(np.array_equal(g, _grads(b)[n]) for n, g in _grads(a).items())
 
 
-def test_optimizer_chunks_shared_out_give_the_same_update(workers: int, monkeypatch) -> None:
+def test_an_error_in_a_worker_is_raised_here(can_fork) -> None:
+    x, y = _data(3, 4)
+    y[3, 0] = 99  # only the worker's slice holds the bad target id
+    with _dp(_model()) as dp:
+        with pytest.raises(RuntimeError, match="worker process failed(.|\n)*token id 99"):
+            dp.forward_backward(x, y)
+        dp.optimizer.zero_grad()
+        assert np.isfinite(dp.forward_backward(*_data(3, 4)))  # still usable afterwards
+
+
+def test_close_stops_the_workers_and_restores_blas(can_fork) -> None:
+    from numgpt.runtime import set_blas_threads
+
+    before = set_blas_threads(3)
+    set_blas_threads(before)
+    dp = _dp(_model())
+    procs = list(dp._procs)
+    assert parallel.workers() == 2 and set_blas_threads(1) == 1
+    dp.close()
+    dp.close()  # idempotent
+    assert dp.workers == 1 and parallel.workers() == 1
+    assert all(not p.is_alive() for p in procs)
+    assert set_blas_threads(before) == before
+
+
+def test_parameters_outside_the_optimizer_are_refused(can_fork) -> None:
+    model = _model()
+    params = list(model.named_parameters())[1:]  # leaves out transformer.wte.weight
+    with pytest.raises(ValueError, match="transformer.wte.weight"):
+        parallel.DataParallel(model, AdamW(params, lr=1e-3), 2)
+    assert parallel.workers() == 1
+
+
+def test_one_worker_is_the_plain_step() -> None:
+    x, y = _data(5, 3)
+    a, b = _model(), _model()
+    with parallel.DataParallel(a, AdamW(a.named_parameters(), lr=1e-3), 1) as dp:
+        assert dp.workers == 1
+        la = dp.forward_backward(x, y)
+    _, loss = b(x, y)
+    loss.backward()
+    assert la == float(loss.item())
+    assert all(np.array_equal(g, _grads(b)[n]) for n, g in _grads(a).items())
+
+
+def test_optimizer_chunks_shared_out_give_the_same_update(can_fork, monkeypatch) -> None:
     from numgpt.nn import Parameter
-    from numgpt.training.optim import AdamW
 
     def run() -> list[np.ndarray]:
         rng = np.random.default_rng(3)
@@ -83,17 +188,10 @@ def test_optimizer_chunks_shared_out_give_the_same_update(workers: int, monkeypa
             opt.step()
         return [p.data.copy() for p in params]
 
-    threaded = run()
-    monkeypatch.setattr(parallel, "_pool", None)
+    assert parallel.enable(2) == 2
+    try:
+        threaded = run()
+    finally:
+        parallel.enable(1)
     single = run()
     assert all(np.array_equal(a, b) for a, b in zip(threaded, single))
-
-
-def test_enable_one_turns_the_workers_off_and_restores_blas(workers: int) -> None:
-    from numgpt.runtime import set_blas_threads
-
-    before = parallel._blas_threads_before
-    assert parallel.enable(1) == 1 and parallel.workers() == 1
-    restored = set_blas_threads(1)  # returns the count enable(1) restored
-    assert restored == before
-    assert parallel.enable(2) == 2 and parallel.workers() == 2

@@ -224,9 +224,9 @@ class Tensor:
 
             leaf_grads: if given, the leaves' gradients are put in this dict
                 (``id(leaf) -> (leaf, dL/dleaf)``) instead of being added to ``.grad``; the caller
-                adds them later with ``accumulate_grad``. Data-parallel training uses this to run
-                several backward passes over shared parameters in threads and still add their
-                gradients in a fixed order (bit-reproducible, no race on ``.grad``).
+                adds them later with ``accumulate_grad``. Data-parallel training's worker processes
+                use this to collect their slice's gradients and hand them to the main process,
+                which adds them in a fixed order (bit-reproducible).
 
         Leaves accumulate: ``leaf.grad += dL/dleaf``, so two backward calls without
         ``zero_grad()`` in between add up, as in PyTorch. The traversal is iterative, so a

@@ -58,7 +58,7 @@ class TrainConfig:
     beta1: float = 0.9
     beta2: float = 0.99
     grad_clip: float = 1.0               # 0 disables clipping
-    workers: int = 0                     # threads splitting each batch (training/parallel.py); 0 = one per core
+    workers: int = 0                     # processes splitting each batch (training/parallel.py); 0 = one per core
     # -- evaluation, logging, sampling ---------------------------------------------------------
     eval_interval: int = 250
     eval_iters: int = 20

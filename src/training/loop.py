@@ -33,7 +33,6 @@ from .config import TrainConfig
 from .data import DataError, estimate_loss, get_batch, load_meta, load_split, prepare, tokenizer_from_dict
 from . import parallel
 from .optim import configure_optimizer
-from .parallel import forward_backward
 from .schedule import get_lr
 
 CHECKPOINT_NAME = "ckpt.npz"
@@ -149,11 +148,8 @@ def train(cfg: TrainConfig, resume: bool = False, log: Callable[[str], None] = p
         restore_rng(ckpt.rng, data_rng, model)
         start, best_val = ckpt.step, ckpt.best_val_loss
         log(f"resumed from {ckpt_path} at iter {start} (best val loss {best_val:.4f})")
-    workers = parallel.enable(cfg.workers or parallel.default_workers(cfg.batch_size))
     n_params = sum(p.size for p in model.parameters())
     tokens_per_iter = cfg.batch_size * cfg.block_size * cfg.gradient_accumulation_steps
-    log(f"model: {n_params / 1e6:.2f}M parameters {model_args}; {tokens_per_iter:,} tokens per iteration; "
-        f"{workers} worker thread{'s' if workers > 1 else ''} per batch")
 
     saved_iter = start if resume else None
     config_record = {**cfg.to_dict(), "model_args": model_args}
@@ -181,7 +177,11 @@ def train(cfg: TrainConfig, resume: bool = False, log: Callable[[str], None] = p
     it, in_update = start, False
     rng_state = capture_rng(data_rng, model)
     step_time, steps_timed = 0.0, 0
+    dp = None
     try:
+        dp = parallel.DataParallel(model, optimizer, cfg.workers or parallel.default_workers(cfg.batch_size))
+        log(f"model: {n_params / 1e6:.2f}M parameters {model_args}; {tokens_per_iter:,} tokens per iteration; "
+            f"{dp.workers} worker process{'es' if dp.workers > 1 else ''} per batch")
         while True:
             rng_state = capture_rng(data_rng, model)  # the state at this iteration boundary
             lr = get_lr(it, cfg.warmup_iters, cfg.lr_decay_iters, cfg.learning_rate, cfg.min_lr) \
@@ -212,7 +212,7 @@ def train(cfg: TrainConfig, resume: bool = False, log: Callable[[str], None] = p
             loss_sum = 0.0
             for _ in range(cfg.gradient_accumulation_steps):
                 x, y = get_batch(splits["train"], cfg.batch_size, cfg.block_size, data_rng)
-                value = forward_backward(model, x, y, workers, scale=1.0 / cfg.gradient_accumulation_steps)
+                value = dp.forward_backward(x, y, scale=1.0 / cfg.gradient_accumulation_steps)
                 if not math.isfinite(value):
                     return stop_nan("the training loss", value, it)
                 loss_sum += value
@@ -251,3 +251,5 @@ def train(cfg: TrainConfig, resume: bool = False, log: Callable[[str], None] = p
         return TrainResult(it, "interrupted", best_val, losses, evals, ckpt_path if saved_iter is not None else None, msg)
     finally:
         metrics.close()
+        if dp is not None:
+            dp.close()

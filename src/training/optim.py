@@ -65,6 +65,7 @@ class _FlatStorage:
         self.params = list(params)
         self.names = list(names)
         self.shapes = [p.shape for p in params]
+        self.shared = False  # data in shared memory (share_memory())
         sizes = [p.size for p in params]
         self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int).tolist()
         total = self.offsets[-1]
@@ -104,6 +105,16 @@ class _FlatStorage:
         self.grad.fill(0)
         for p, view in zip(self.params, self.grad_views):
             p.grad = view
+
+    def move_data(self, data: np.ndarray) -> None:
+        """Make ``data`` (same size and dtype) the parameters' storage, values copied over."""
+        self.sync()
+        data[...] = self.data
+        self.data = data
+        self.data_views = [data[lo:hi].reshape(shape)
+                           for lo, hi, shape in zip(self.offsets[:-1], self.offsets[1:], self.shapes)]
+        for p, view in zip(self.params, self.data_views):
+            p.data = view
 
 
 class Optimizer:
@@ -160,6 +171,22 @@ class Optimizer:
         """Set every gradient to zero (in place, in the flat storage)."""
         for group in self.param_groups:
             group["flat"].zero_grad()
+
+    def sync(self) -> None:
+        """Take in any ``p.data``/``p.grad`` replaced since the last step (``step`` does this first)."""
+        for group in self.param_groups:
+            group["flat"].sync()
+
+    def share_memory(self) -> None:
+        """Move the parameters' flat storage into shared memory, like PyTorch's
+        ``Module.share_memory()``: a process forked afterwards sees every update this optimizer
+        makes (and every ``load_state_dict``, once ``sync()`` has run). Data-parallel training
+        (training/parallel.py) relies on it. Idempotent."""
+        for group in self.param_groups:
+            flat = group["flat"]
+            if not flat.shared:
+                flat.move_data(parallel.shared_array(flat.data.shape, flat.dtype))
+                flat.shared = True
 
     def step(self) -> None:
         """Apply one update to every parameter, from the gradients in ``p.grad``.
