@@ -118,7 +118,7 @@ def make_step(model, optimizer, batch: Callable[[], tuple[np.ndarray, np.ndarray
         if grad_clip > 0:
             clip_grad_norm(params, grad_clip)
         optimizer.step()
-        optimizer.zero_grad()
+        optimizer.zero_grad(set_to_none=True)
         t3 = time.perf_counter()
         return t1 - t0, t2 - t1, t3 - t2
 

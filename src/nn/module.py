@@ -16,10 +16,16 @@ from ..tensor import Tensor
 
 
 class Parameter(Tensor):
-    """A leaf tensor that a Module owns and an optimizer updates (always requires grad)."""
+    """A leaf tensor that a Module owns and an optimizer updates (always requires grad).
+
+    ``grad_buffer``: None, or an array of the parameter's shape where its next gradient is to be
+    written when ``.grad`` is None (set by an optimizer that keeps gradients in flat storage; see
+    ``accumulate_grad`` and ``Optimizer.zero_grad(set_to_none=True)``).
+    """
 
     def __init__(self, data: Any, dtype: Any = None):
         super().__init__(data, requires_grad=True, dtype=dtype)
+        self.grad_buffer: np.ndarray | None = None
 
 
 class Module:

@@ -470,9 +470,19 @@ def _broadcasting(ufunc: np.ufunc, a: Tensor, b: Tensor, op: str) -> np.ndarray:
 
 
 def accumulate_grad(leaf: Tensor, g: np.ndarray) -> None:
-    """``leaf.grad += g``; the first gradient is copied, so ``.grad`` is owned and never aliased."""
+    """``leaf.grad += g``; the first gradient is copied, so ``.grad`` is owned and never aliased.
+
+    A leaf with a ``grad_buffer`` (a ``Parameter`` whose optimizer keeps its gradients in flat
+    storage) gets that first gradient copied into the buffer, which becomes ``.grad``: one pass,
+    where zeroing the buffer in ``zero_grad`` and adding to it would take two.
+    """
     if leaf.grad is None:
-        leaf.grad = np.array(g, dtype=leaf.dtype, copy=True)
+        buffer = getattr(leaf, "grad_buffer", None)
+        if buffer is not None and buffer.shape == leaf.shape:
+            np.copyto(buffer, g, casting="unsafe")
+            leaf.grad = buffer
+        else:
+            leaf.grad = np.array(g, dtype=leaf.dtype, copy=True)
     else:
         np.add(leaf.grad, g, out=leaf.grad, casting="unsafe")
 

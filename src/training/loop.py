@@ -9,7 +9,7 @@ One iteration ``it`` (0-based; ``it`` updates have been made before it starts)::
     repeat gradient_accumulation_steps times:
         x, y = get_batch(train)                  # the data RNG is the only randomness besides dropout
         loss = model(x, y) / gradient_accumulation_steps;  loss.backward()   (grads accumulate)
-    clip_grad_norm(grad_clip); optimizer.step(); optimizer.zero_grad()
+    clip_grad_norm(grad_clip); optimizer.step(); optimizer.zero_grad(set_to_none=True)
 
 Exact resume: the loop's whole state at an iteration boundary is (parameters, optimizer
 buffers and step count, the data RNG, the dropout RNGs, ``it``), and the checkpoint holds all
@@ -221,7 +221,7 @@ def train(cfg: TrainConfig, resume: bool = False, log: Callable[[str], None] = p
                 return stop_nan("the gradient norm", norm, it)
             in_update = True
             optimizer.step()
-            optimizer.zero_grad()
+            optimizer.zero_grad(set_to_none=True)
             it += 1
             in_update = False
             step_time += time.perf_counter() - t0

@@ -82,9 +82,11 @@ class _FlatStorage:
             if p.grad is not None:
                 self.grad_views[i][...] = p.grad
             p.grad = self.grad_views[i]
+            if hasattr(p, "grad_buffer"):  # a Parameter: its first gradient after zero_grad(set_to_none) lands here
+                p.grad_buffer = self.grad_views[i]
 
-    def sync(self) -> None:
-        """Re-attach any ``p.data``/``p.grad`` that was replaced since the last step."""
+    def sync(self, grads: bool = True) -> None:
+        """Re-attach any ``p.data`` (and, with ``grads``, ``p.grad``) replaced since the last step."""
         for i, p in enumerate(self.params):
             if p.data is not self.data_views[i]:
                 if p.data.shape != self.shapes[i]:
@@ -94,14 +96,18 @@ class _FlatStorage:
                     )
                 self.data_views[i][...] = p.data
                 p.data = self.data_views[i]
-            if p.grad is not self.grad_views[i]:
+            if grads and p.grad is not self.grad_views[i]:
                 if p.grad is None:
                     self.grad_views[i].fill(0)
                 else:
                     self.grad_views[i][...] = p.grad
                 p.grad = self.grad_views[i]
 
-    def zero_grad(self) -> None:
+    def zero_grad(self, set_to_none: bool = False) -> None:
+        if set_to_none:
+            for p in self.params:
+                p.grad = None
+            return
         self.grad.fill(0)
         for p, view in zip(self.params, self.grad_views):
             p.grad = view
@@ -167,20 +173,56 @@ class Optimizer:
 
     # -- the public API ------------------------------------------------------------------------
 
-    def zero_grad(self) -> None:
-        """Set every gradient to zero (in place, in the flat storage)."""
+    def zero_grad(self, set_to_none: bool = False) -> None:
+        """Set every gradient to zero (in place, in the flat storage), or with ``set_to_none``
+        to None, as PyTorch's ``zero_grad(set_to_none=True)``: the next backward then copies each
+        parameter's gradient into the flat storage (``Parameter.grad_buffer``) instead of adding
+        it to zeros, which saves a pass over all gradients per step. ``step()`` counts a ``None``
+        gradient as zero."""
         for group in self.param_groups:
-            group["flat"].zero_grad()
+            group["flat"].zero_grad(set_to_none)
 
-    def sync(self) -> None:
-        """Take in any ``p.data``/``p.grad`` replaced since the last step (``step`` does this first)."""
+    def sync_params(self) -> None:
+        """Take in any ``p.data`` replaced since the last step (``load_state_dict``); ``step`` does
+        this itself, for the gradients too."""
         for group in self.param_groups:
-            group["flat"].sync()
+            group["flat"].sync(grads=False)
+
+    def parameters(self) -> list[Tensor]:
+        """Every parameter this optimizer updates, group by group."""
+        return [p for group in self.param_groups for p in group["flat"].params]
+
+    def new_grad_buffers(self, alloc: Any = np.zeros) -> tuple[list[np.ndarray], dict[int, np.ndarray]]:
+        """Arrays laid out like the flat gradient storage, one per group, made by
+        ``alloc(shape, dtype)``, and each parameter's view into them (keyed by ``id(param)``).
+        Data-parallel workers write their gradients there; ``add_grads`` adds them in."""
+        buffers, views = [], {}
+        for group in self.param_groups:
+            flat = group["flat"]
+            buf = alloc(flat.grad.shape, flat.dtype)
+            for p, lo, hi, shape in zip(flat.params, flat.offsets[:-1], flat.offsets[1:], flat.shapes):
+                views[id(p)] = buf[lo:hi].reshape(shape)
+            buffers.append(buf)
+        return buffers, views
+
+    def add_grads(self, buffers: list[np.ndarray]) -> None:
+        """``p.grad += `` each parameter's part of ``buffers`` (from ``new_grad_buffers``), one big
+        addition per group, its chunks shared out over the worker threads (``parallel.run_split``)."""
+        for group, extra in zip(self.param_groups, buffers):
+            flat = group["flat"]
+            flat.sync()  # a parameter whose grad is None counts as zero; every .grad a view again
+            chunks = [(lo, min(lo + self.CHUNK, flat.grad.size)) for lo in range(0, flat.grad.size, self.CHUNK)]
+
+            def add(part: int, part_chunks: list[tuple[int, int]], grad=flat.grad, extra=extra) -> None:
+                for lo, hi in part_chunks:
+                    np.add(grad[lo:hi], extra[lo:hi], out=grad[lo:hi])
+
+            parallel.run_split(add, chunks)
 
     def share_memory(self) -> None:
         """Move the parameters' flat storage into shared memory, like PyTorch's
         ``Module.share_memory()``: a process forked afterwards sees every update this optimizer
-        makes (and every ``load_state_dict``, once ``sync()`` has run). Data-parallel training
+        makes (and every ``load_state_dict``, once ``sync_params()`` has run). Data-parallel training
         (training/parallel.py) relies on it. Idempotent."""
         for group in self.param_groups:
             flat = group["flat"]

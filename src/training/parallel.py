@@ -26,7 +26,7 @@ threads are fine.
 
     >>> with DataParallel(model, optimizer, workers=2) as dp:
     ...     loss = dp.forward_backward(x, y)     # == model(x, y) + loss.backward(), in 2 processes
-    ...     optimizer.step(); optimizer.zero_grad()
+    ...     optimizer.step(); optimizer.zero_grad(set_to_none=True)
 
 Needs ``fork`` (Linux, macOS) and control over OpenBLAS's threads; without either it runs one
 slice in this process (``dp.workers == 1``).
@@ -45,7 +45,6 @@ from typing import Any, Callable
 import numpy as np
 
 from ..runtime import set_blas_threads
-from ..tensor import accumulate_grad
 
 _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
@@ -116,14 +115,14 @@ def _dropout_active(model: Any) -> bool:
                                   if type(m).__name__ == "Dropout")
 
 
-def _worker_main(conn: Any, model: Any, params: list, grad_views: list[np.ndarray]) -> None:
+def _worker_main(conn: Any, model: Any, grad_views: dict[int, np.ndarray]) -> None:
     """A worker process: for each ``(seq, x, y, weight, training)`` received, run the slice's
-    forward and backward and write its gradients into ``grad_views``; reply ``(seq, "ok", loss)``
-    or ``(seq, "error", traceback)``. Exits on ``None`` or when this end of the pipe closes."""
+    forward and backward and write its gradients into ``grad_views`` (``id(param) -> view``);
+    reply ``(seq, "ok", loss)`` or ``(seq, "error", traceback)``. Exits on ``None`` or when this
+    end of the pipe closes."""
     global _pool, _pool_size
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     _pool, _pool_size = None, 0  # the parent's threads do not exist in a forked child
-    index = {id(p): i for i, p in enumerate(params)}
     while True:
         try:
             msg = conn.recv()
@@ -138,16 +137,13 @@ def _worker_main(conn: Any, model: Any, params: list, grad_views: list[np.ndarra
             value = float(loss.item())
             leaf_grads: dict = {}
             loss.backward(np.asarray(weight, dtype=loss.dtype), leaf_grads=leaf_grads)
-            filled = set()
-            for leaf, g in leaf_grads.values():
-                i = index.get(id(leaf))
-                if i is None:
+            for key, (leaf, g) in leaf_grads.items():
+                if key not in grad_views:
                     raise RuntimeError(f"a gradient reached a tensor of shape {leaf.shape} that is not a parameter "
                                        f"of the model; DataParallel only carries the model's parameter gradients")
-                grad_views[i][...] = g
-                filled.add(i)
-            for i, view in enumerate(grad_views):
-                if i not in filled:
+                np.copyto(grad_views[key], g, casting="unsafe")
+            for key, view in grad_views.items():
+                if key not in leaf_grads:  # no gradient reached it: zero
                     view.fill(0)
             conn.send((seq, "ok", value))
         except BaseException:  # noqa: BLE001 - reported to the parent, which raises it
@@ -174,15 +170,14 @@ class DataParallel:
         self.optimizer = optimizer
         self._conns: list[Any] = []
         self._procs: list[Any] = []
-        self._grads: list[list[np.ndarray]] = []  # per worker: its gradient buffer for each parameter
+        self._grads: list[list[np.ndarray]] = []  # per worker: its flat gradient buffers (optimizer layout)
         self._seq = 0
         self.workers = 1
         if workers <= 1 or "fork" not in mp.get_all_start_methods():
             return
         if enable(workers) < 2:
             return
-        self.params = model.parameters()
-        optimized = {id(p) for group in optimizer.param_groups for p in group["flat"].params}
+        optimized = {id(p) for p in optimizer.parameters()}
         missing = [n for n, p in model.named_parameters() if id(p) not in optimized]
         if missing:
             enable(1)
@@ -191,9 +186,9 @@ class DataParallel:
         optimizer.share_memory()
         ctx = mp.get_context("fork")
         for _ in range(workers - 1):
-            views = [shared_array(p.shape, p.dtype) for p in self.params]
+            buffers, views = optimizer.new_grad_buffers(shared_array)
             parent_end, child_end = ctx.Pipe()
-            proc = ctx.Process(target=_worker_main, args=(child_end, model, self.params, views), daemon=True,
+            proc = ctx.Process(target=_worker_main, args=(child_end, model, views), daemon=True,
                                name="numgpt-dp-worker")
             with warnings.catch_warnings():  # Python 3.12+ warns that forking a threaded process may deadlock;
                 warnings.simplefilter("ignore", DeprecationWarning)  # the child only runs NumPy and this module
@@ -201,7 +196,7 @@ class DataParallel:
             child_end.close()
             self._conns.append(parent_end)
             self._procs.append(proc)
-            self._grads.append(views)
+            self._grads.append(buffers)
         self.workers = workers
 
     def forward_backward(self, x: np.ndarray, y: np.ndarray, scale: float = 1.0) -> float:
@@ -212,18 +207,16 @@ class DataParallel:
         bounds = np.linspace(0, B, parts + 1).astype(int)
         self._seq += 1
         if parts > 1:
-            self.optimizer.sync()  # parameters replaced since the last step (load_state_dict) -> shared storage
+            self.optimizer.sync_params()  # parameters replaced since the last step (load_state_dict) -> shared storage
             for conn, a, b in zip(self._conns, bounds[1:-1], bounds[2:]):
                 conn.send((self._seq, x[a:b], y[a:b], scale * (b - a) / B, model.training))
         # slice 0 here, straight into .grad
         _, loss = model(x[: bounds[1]], y[: bounds[1]])
         total = float(loss.item()) * bounds[1] / B
         loss.backward(np.asarray(scale * bounds[1] / B, dtype=loss.dtype))
-        for conn, views, a, b in zip(self._conns[: parts - 1], self._grads, bounds[1:-1], bounds[2:]):
-            value = self._receive(conn)
-            total += value * (b - a) / B
-            for p, g in zip(self.params, views):  # a fixed order: reproducible sums
-                accumulate_grad(p, g)
+        for conn, buffers, a, b in zip(self._conns[: parts - 1], self._grads, bounds[1:-1], bounds[2:]):
+            total += self._receive(conn) * (b - a) / B
+            self.optimizer.add_grads(buffers)  # worker by worker, a fixed order: reproducible sums
         return total
 
     def _receive(self, conn: Any) -> float:
