@@ -94,6 +94,74 @@ def test_params_become_views_and_replaced_arrays_are_resynced():
     np.testing.assert_allclose(params["b"].data, make_params()["b"].data - 0.1, rtol=1e-6)
 
 
+def test_zero_grad_set_to_none_then_backward_writes_into_the_flat_storage():
+    from numgpt.tensor import Tensor
+
+    grads = grad_sequence(3)
+    params_a, params_b = make_params(), make_params()
+    opt_a = configure_optimizer(params_a.items(), 0.01, (0.9, 0.99), 0.1)
+    opt_b = configure_optimizer(params_b.items(), 0.01, (0.9, 0.99), 0.1)
+    flat = opt_b.param_groups[0]["flat"]
+    for g in grads:
+        for n, p in params_a.items():
+            p.grad[...] = g[n]                 # zero_grad() filled them with zeros; write in place
+        opt_b.zero_grad(set_to_none=True)
+        assert all(p.grad is None for p in params_b.values())
+        for n, p in params_b.items():          # a backward pass: sum(p * g) has gradient g
+            (Tensor(g[n]) * p).sum().backward()
+        assert np.shares_memory(params_b["w"].grad, flat.grad)  # copied into the buffer, not a new array
+        assert params_b["w"].grad is params_b["w"].grad_buffer
+        opt_a.step()
+        opt_a.zero_grad()
+        opt_b.step()
+    for n in SHAPES:
+        np.testing.assert_array_equal(params_a[n].data, params_b[n].data, err_msg=n)
+    params_b["w"].grad = None                   # a parameter nobody gave a gradient counts as zero
+    before = params_b["w"].data.copy()
+    opt_b.zero_grad(set_to_none=True)
+    for n in ("emb", "b"):
+        (Tensor(np.ones(SHAPES[n], np.float32)) * params_b[n]).sum().backward()
+    opt_b.step()
+    np.testing.assert_allclose(params_b["w"].data, before * (1 - 0.01 * 0.1) - 0.01 * _adam_direction(opt_b, "w"), rtol=1e-6)
+
+
+def _adam_direction(opt, name):
+    """lr-free AdamW direction m_hat / (sqrt(v_hat) + eps) of parameter ``name`` after the last step."""
+    group = opt.param_groups[0]
+    flat = group["flat"]
+    i = flat.names.index(name)
+    lo, hi = flat.offsets[i], flat.offsets[i + 1]
+    m, v = group["state"]["exp_avg"][lo:hi], group["state"]["exp_avg_sq"][lo:hi]
+    b1, b2 = group["betas"]
+    mhat, vhat = m / (1 - b1 ** opt.t), v / (1 - b2 ** opt.t)
+    return (mhat / (np.sqrt(vhat) + group["eps"])).reshape(flat.shapes[i])
+
+
+def test_grad_buffers_add_and_share_memory():
+    params = make_params()
+    opt = configure_optimizer(params.items(), 0.01, (0.9, 0.99), 0.1)
+    assert opt.parameters() == [params[n] for n in ("w", "emb", "w3", "b", "ln.weight")]
+    buffers, views = opt.new_grad_buffers()
+    assert [b.shape for b in buffers] == [(15 + 28 + 12,), (3 + 4,)]
+    for n, p in params.items():
+        views[id(p)][...] = 2.0
+        p.grad = None if n == "b" else np.ones(SHAPES[n], np.float32)
+    opt.add_grads(buffers)
+    for n, p in params.items():
+        np.testing.assert_array_equal(p.grad, 2.0 if n == "b" else 3.0, err_msg=n)
+    values = {n: p.data.copy() for n, p in params.items()}
+    opt.share_memory()
+    opt.share_memory()  # idempotent
+    assert all(group["flat"].shared for group in opt.param_groups)
+    for n, p in params.items():
+        np.testing.assert_array_equal(p.data, values[n])
+        assert np.shares_memory(p.data, opt.param_groups[0 if p.ndim >= 2 else 1]["flat"].data)
+    params["w"].data = np.zeros((5, 3), np.float32)
+    opt.sync_params()
+    assert np.shares_memory(params["w"].data, opt.param_groups[0]["flat"].data)
+    np.testing.assert_array_equal(params["w"].data, 0.0)
+
+
 def test_state_dict_resume_is_bit_identical():
     grads = grad_sequence(6)
     params_a = make_params()

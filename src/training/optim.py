@@ -206,18 +206,22 @@ class Optimizer:
         return buffers, views
 
     def add_grads(self, buffers: list[np.ndarray]) -> None:
-        """``p.grad += `` each parameter's part of ``buffers`` (from ``new_grad_buffers``), one big
-        addition per group, its chunks shared out over the worker threads (``parallel.run_split``)."""
+        """``p.grad += `` each parameter's part of ``buffers`` (from ``new_grad_buffers``): one
+        addition per group, split in one contiguous part per worker thread when the group is large
+        (measured, 10.7M floats: 3.1 ms in one call, 1.9 ms in two halves on two threads; below
+        ~1M floats handing the work to the threads costs more than it saves)."""
         for group, extra in zip(self.param_groups, buffers):
             flat = group["flat"]
             flat.sync()  # a parameter whose grad is None counts as zero; every .grad a view again
-            chunks = [(lo, min(lo + self.CHUNK, flat.grad.size)) for lo in range(0, flat.grad.size, self.CHUNK)]
+            n = flat.grad.size
+            parts = parallel.workers() if n >= (1 << 20) else 1
+            bounds = np.linspace(0, n, parts + 1).astype(int)
 
-            def add(part: int, part_chunks: list[tuple[int, int]], grad=flat.grad, extra=extra) -> None:
-                for lo, hi in part_chunks:
+            def add(part: int, ranges: list[tuple[int, int]], grad=flat.grad, extra=extra) -> None:
+                for lo, hi in ranges:
                     np.add(grad[lo:hi], extra[lo:hi], out=grad[lo:hi])
 
-            parallel.run_split(add, chunks)
+            parallel.run_split(add, list(zip(bounds[:-1], bounds[1:])))
 
     def share_memory(self) -> None:
         """Move the parameters' flat storage into shared memory, like PyTorch's
