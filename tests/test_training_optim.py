@@ -247,3 +247,16 @@ def test_clip_grad_norm():
     assert clip_grad_norm([a], 1.0) == math.inf  # reported, not scaled
     with pytest.raises(ValueError, match="max_norm"):
         clip_grad_norm([a], 0.0)
+
+
+def test_a_grad_buffer_of_another_dtype_is_not_used():
+    from numgpt.tensor import Tensor
+
+    p = Parameter(np.ones(3, np.float32))
+    opt = AdamW([p], lr=0.1)
+    opt.zero_grad(set_to_none=True)
+    p.data = p.data.astype(np.float64)  # e.g. Module.to(np.float64) after the optimizer was made
+    (Tensor(np.full(3, 1 / 3)) * p).sum().backward()
+    assert p.grad.dtype == np.float64  # not rounded to the float32 buffer
+    assert not np.shares_memory(p.grad, opt.param_groups[0]["flat"].grad)
+    np.testing.assert_array_equal(p.grad, np.full(3, 1 / 3))

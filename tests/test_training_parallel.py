@@ -118,11 +118,17 @@ def test_workers_see_optimizer_steps_and_loaded_weights(can_fork) -> None:
         np.testing.assert_allclose(b.data, a.data, rtol=1e-9, atol=1e-12, err_msg=name)
 
 
-def test_active_dropout_runs_one_slice(can_fork) -> None:
+def test_a_model_with_dropout_runs_in_this_process(can_fork) -> None:
+    from numgpt.runtime import set_blas_threads
+
     x, y = _data(2, 4)
     a, b = _model(dropout=0.3), _model(dropout=0.3)
-    with _dp(a) as dp:
+    blas = set_blas_threads(2)
+    with parallel.DataParallel(a, AdamW(a.named_parameters(), lr=1e-3), 2) as dp:
+        assert dp.workers == 1 and parallel.thread_count() == 1  # no workers, BLAS untouched
+        assert set_blas_threads(2) == 2
         la = dp.forward_backward(x, y)
+    set_blas_threads(blas)
     _, loss = b(x, y)
     loss.backward()
     assert la == float(loss.item())  # same seeded masks, drawn in the same order
@@ -145,12 +151,61 @@ def test_close_stops_the_workers_and_restores_blas(can_fork) -> None:
     before = set_blas_threads(3)
     set_blas_threads(before)
     dp = _dp(_model())
-    procs = list(dp._procs)
-    assert parallel.workers() == 2 and set_blas_threads(1) == 1
+    procs = [w.process for w in dp._workers]
+    assert parallel.thread_count() == 2 and set_blas_threads(1) == 1
     dp.close()
     dp.close()  # idempotent
-    assert dp.workers == 1 and parallel.workers() == 1
+    assert dp.workers == 1 and parallel.thread_count() == 1
     assert all(not p.is_alive() for p in procs)
+    assert set_blas_threads(before) == before
+
+
+def test_a_dead_worker_is_a_clear_error_and_everything_is_restored(can_fork) -> None:
+    import os
+    import signal
+
+    from numgpt.runtime import set_blas_threads
+
+    before = set_blas_threads(3)
+    set_blas_threads(before)
+    dp = _dp(_model())
+    os.kill(dp._workers[0].process.pid, signal.SIGKILL)
+    dp._workers[0].process.join()
+    with pytest.raises(RuntimeError, match="worker process died"):
+        dp.forward_backward(*_data(6, 4))
+    assert dp.workers == 1 and parallel.thread_count() == 1
+    assert set_blas_threads(before) == before
+
+
+def test_one_instance_at_a_time(can_fork) -> None:
+    with _dp(_model()):
+        model = _model()
+        with pytest.raises(RuntimeError, match="another DataParallel is running"):
+            parallel.DataParallel(model, AdamW(model.named_parameters(), lr=1e-3), 2)
+    with _dp(_model()) as dp:  # the first one closed: fine again
+        assert dp.workers == 2
+
+
+def test_a_failed_start_cleans_up(can_fork, monkeypatch) -> None:
+    from numgpt.runtime import set_blas_threads
+
+    before = set_blas_threads(3)
+    set_blas_threads(before)
+    started = []
+    real = parallel.DataParallel._start_worker
+
+    def flaky(self):
+        if started:
+            raise OSError("fork failed")
+        started.append(real(self))
+        return started[-1]
+
+    monkeypatch.setattr(parallel.DataParallel, "_start_worker", flaky)
+    model = _model()
+    with pytest.raises(OSError, match="fork failed"):
+        parallel.DataParallel(model, AdamW(model.named_parameters(), lr=1e-3), 3)
+    assert not started[0].process.is_alive()
+    assert parallel.thread_count() == 1 and parallel._active is None
     assert set_blas_threads(before) == before
 
 
@@ -159,7 +214,7 @@ def test_parameters_outside_the_optimizer_are_refused(can_fork) -> None:
     params = list(model.named_parameters())[1:]  # leaves out transformer.wte.weight
     with pytest.raises(ValueError, match="transformer.wte.weight"):
         parallel.DataParallel(model, AdamW(params, lr=1e-3), 2)
-    assert parallel.workers() == 1
+    assert parallel.thread_count() == 1
 
 
 def test_one_worker_is_the_plain_step() -> None:

@@ -224,9 +224,9 @@ class Tensor:
 
             leaf_grads: if given, the leaves' gradients are put in this dict
                 (``id(leaf) -> (leaf, dL/dleaf)``) instead of being added to ``.grad``; the caller
-                adds them later with ``accumulate_grad``. Data-parallel training's worker processes
-                use this to collect their slice's gradients and hand them to the main process,
-                which adds them in a fixed order (bit-reproducible).
+                decides what to do with them. Data-parallel training's worker processes use this to
+                copy their slice's gradients into shared buffers for the main process, which adds
+                them in a fixed order (bit-reproducible).
 
         Leaves accumulate: ``leaf.grad += dL/dleaf``, so two backward calls without
         ``zero_grad()`` in between add up, as in PyTorch. The traversal is iterative, so a
@@ -478,7 +478,7 @@ def accumulate_grad(leaf: Tensor, g: np.ndarray) -> None:
     """
     if leaf.grad is None:
         buffer = getattr(leaf, "grad_buffer", None)
-        if buffer is not None and buffer.shape == leaf.shape:
+        if buffer is not None and buffer.shape == leaf.shape and buffer.dtype == leaf.dtype:
             np.copyto(buffer, g, casting="unsafe")
             leaf.grad = buffer
         else:

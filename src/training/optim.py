@@ -207,14 +207,14 @@ class Optimizer:
 
     def add_grads(self, buffers: list[np.ndarray]) -> None:
         """``p.grad += `` each parameter's part of ``buffers`` (from ``new_grad_buffers``): one
-        addition per group, split in one contiguous part per worker thread when the group is large
+        addition per group, split in one contiguous part per ``parallel.run_split`` thread when the group is large
         (measured, 10.7M floats: 3.1 ms in one call, 1.9 ms in two halves on two threads; below
         ~1M floats handing the work to the threads costs more than it saves)."""
         for group, extra in zip(self.param_groups, buffers):
             flat = group["flat"]
             flat.sync()  # a parameter whose grad is None counts as zero; every .grad a view again
             n = flat.grad.size
-            parts = parallel.workers() if n >= (1 << 20) else 1
+            parts = parallel.thread_count() if n >= (1 << 20) else 1
             bounds = np.linspace(0, n, parts + 1).astype(int)
 
             def add(part: int, ranges: list[tuple[int, int]], grad=flat.grad, extra=extra) -> None:
@@ -255,10 +255,10 @@ class Optimizer:
                     state = {k: buf[lo:hi] for k, buf in group["state"].items()}
                     self._update(group, flat.data[lo:hi], flat.grad[lo:hi], state, scratch[: hi - lo])
 
-            # chunks are independent: with data-parallel workers enabled they are shared out among
-            # the worker threads (each with its own scratch row); the results are the same
-            if len(group["scratch"]) < parallel.workers():
-                group["scratch"] = np.empty((parallel.workers(), group["scratch"].shape[1]), dtype=flat.dtype)
+            # chunks are independent: while data-parallel training runs (training/parallel.py) they
+            # are shared out over its optimizer threads (each with its own scratch row); same results
+            if len(group["scratch"]) < parallel.thread_count():
+                group["scratch"] = np.empty((parallel.thread_count(), group["scratch"].shape[1]), dtype=flat.dtype)
             parallel.run_split(update, chunks)
 
     def _update(self, group: dict, p: np.ndarray, g: np.ndarray, state: dict, tmp: np.ndarray) -> None:

@@ -9,27 +9,29 @@ compute the others at the same time, each with OpenBLAS set to one thread
 
 Why processes and not threads: NumPy releases the GIL inside its loops, but a step makes ~1,000
 small NumPy calls per slice, and every return from one needs the GIL back. Two threads of one
-process waited for each other ~6 ms per step (CPU config: each half-batch took 32.5 ms next to
+process waited for each other ~6 ms per step (CPU config: each half batch took 32.5 ms next to
 the other thread vs 26.5 ms in a separate process; docs/performance.md).
 
 How the processes share the model: ``optimizer.share_memory()`` moves the parameters' flat
 storage (training/optim.py) into shared memory *before* the fork, so a worker's copy of the model
 reads the very bytes the optimizer updates: nothing is sent but the batch slices. A worker writes
-its slice's gradients into its own shared buffer; this process adds them to ``.grad`` after its
-own slice, slice by slice in a fixed order, so the result is the same, bit for bit, on every run
-(and equals the single-process step up to float rounding).
+its slice's gradients into its own shared buffer, laid out like the optimizer's flat gradients;
+this process adds them to ``.grad`` after its own slice, worker by worker in a fixed order, so a
+given number of workers gives the same result, bit for bit, on every run (and the one-process
+step's result up to float rounding).
 
-Dropout draws its masks from generators in each process, in an order that would depend on the
-split, so a model with active dropout runs in this process alone. The optimizer update stays here
-too, with its chunks shared out over threads (``run_split``): a few large NumPy calls, for which
-threads are fine.
+Models with dropout run in this process alone (their masks come from generators whose draws would
+depend on the split), and so does everything but ``forward_backward``: evaluation, sampling, and the
+optimizer update, whose chunks this process shares out over threads (``run_split``; a few large
+NumPy calls each, for which threads are fine).
 
     >>> with DataParallel(model, optimizer, workers=2) as dp:
     ...     loss = dp.forward_backward(x, y)     # == model(x, y) + loss.backward(), in 2 processes
     ...     optimizer.step(); optimizer.zero_grad(set_to_none=True)
 
-Needs ``fork`` (Linux, macOS) and control over OpenBLAS's threads; without either it runs one
-slice in this process (``dp.workers == 1``).
+Linux only (``fork`` of a process that has loaded NumPy is safe there; on macOS Python avoids
+``fork``), and only with control over OpenBLAS's threads; otherwise everything runs in this process
+(``dp.workers == 1``).
 """
 from __future__ import annotations
 
@@ -37,32 +39,33 @@ import mmap
 import multiprocessing as mp
 import os
 import signal
+import sys
+import time
 import traceback
 import warnings
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 
+from ..nn import Dropout
 from ..runtime import set_blas_threads
+
+# ----------------------------------------------------------------------------- threads (optimizer)
 
 _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
 _blas_threads_before: int | None = None  # OpenBLAS's thread count before enable() set it to 1
 
 
-def default_workers(batch_size: int) -> int:
-    """Slices to split a batch into by default: one per core, at most 4, at most one per row."""
-    return max(1, min(os.cpu_count() or 1, 4, batch_size))
-
-
-def enable(workers: int) -> int:
-    """Set OpenBLAS to one thread and start ``workers`` threads for ``run_split``; returns the
-    number of workers actually usable (1 without control over OpenBLAS's threads: several workers
-    each with a multi-threaded BLAS would oversubscribe the cores). ``enable(1)`` stops the threads
-    and gives OpenBLAS its threads back. ``DataParallel`` calls this itself."""
+def enable(threads: int) -> int:
+    """Set OpenBLAS to one thread and start ``threads`` threads for ``run_split``; returns the
+    number actually usable (1 without control over OpenBLAS's threads: several threads or
+    processes each with a multi-threaded BLAS would oversubscribe the cores). ``enable(1)`` stops
+    the threads and gives OpenBLAS its threads back. ``DataParallel`` calls this itself."""
     global _pool, _pool_size, _blas_threads_before
-    if workers <= 1:
+    if threads <= 1:
         if _pool is not None:
             _pool.shutdown(wait=True)
             _pool, _pool_size = None, 0
@@ -75,17 +78,17 @@ def enable(workers: int) -> int:
         return 1
     if _blas_threads_before is None:
         _blas_threads_before = previous
-    if _pool is None or _pool_size != workers:
+    if _pool is None or _pool_size != threads:
         if _pool is not None:
             _pool.shutdown(wait=True)
-        _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="numgpt-dp")
-        _pool_size = workers
-    return workers
+        _pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="numgpt-opt")
+        _pool_size = threads
+    return threads
 
 
 def run_split(fn: Callable[[int, list], None], items: list) -> None:
-    """Call ``fn(part_index, part)`` on contiguous parts of ``items``, one part per worker thread
-    (just ``fn(0, items)`` when the workers are off). The optimizer updates its chunks this way."""
+    """Call ``fn(part_index, part)`` on contiguous parts of ``items``, one part per thread (just
+    ``fn(0, items)`` when the threads are off). The optimizer updates its chunks this way."""
     parts = 1 if _pool is None else min(_pool_size, len(items))
     if parts <= 1:
         fn(0, items)
@@ -96,9 +99,17 @@ def run_split(fn: Callable[[int, list], None], items: list) -> None:
         f.result()
 
 
-def workers() -> int:
-    """The number of worker threads enabled for ``run_split`` (1 when off)."""
+def thread_count() -> int:
+    """The number of threads ``run_split`` uses (1 when off)."""
     return _pool_size if _pool is not None else 1
+
+
+# ----------------------------------------------------------------------------- worker processes
+
+
+def default_workers(batch_size: int) -> int:
+    """Slices to split a batch into by default: one per core, at most 4, at most one per row."""
+    return max(1, min(os.cpu_count() or 1, 4, batch_size))
 
 
 def shared_array(shape: tuple[int, ...] | int, dtype: Any) -> np.ndarray:
@@ -110,19 +121,16 @@ def shared_array(shape: tuple[int, ...] | int, dtype: Any) -> np.ndarray:
     return np.frombuffer(buffer, dtype=dtype, count=n).reshape(shape)
 
 
-def _dropout_active(model: Any) -> bool:
-    return model.training and any(getattr(m, "p", 0.0) > 0 for _, m in model.named_modules()
-                                  if type(m).__name__ == "Dropout")
+def _has_dropout(model: Any) -> bool:
+    return any(isinstance(m, Dropout) and m.p > 0 for _, m in model.named_modules())
 
 
 def _worker_main(conn: Any, model: Any, grad_views: dict[int, np.ndarray]) -> None:
-    """A worker process: for each ``(seq, x, y, weight, training)`` received, run the slice's
-    forward and backward and write its gradients into ``grad_views`` (``id(param) -> view``);
-    reply ``(seq, "ok", loss)`` or ``(seq, "error", traceback)``. Exits on ``None`` or when this
-    end of the pipe closes."""
+    """A worker process's loop; see ``DataParallel`` for the messages."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # (blocked around the fork)
     global _pool, _pool_size
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    _pool, _pool_size = None, 0  # the parent's threads do not exist in a forked child
+    _pool, _pool_size = None, 0  # the main process's threads do not exist in a forked child
     while True:
         try:
             msg = conn.recv()
@@ -130,9 +138,8 @@ def _worker_main(conn: Any, model: Any, grad_views: dict[int, np.ndarray]) -> No
             return
         if msg is None:
             return
-        seq, x, y, weight, training = msg
+        seq, x, y, weight = msg
         try:
-            model.train(training)
             _, loss = model(x, y)
             value = float(loss.item())
             leaf_grads: dict = {}
@@ -146,8 +153,18 @@ def _worker_main(conn: Any, model: Any, grad_views: dict[int, np.ndarray]) -> No
                 if key not in leaf_grads:  # no gradient reached it: zero
                     view.fill(0)
             conn.send((seq, "ok", value))
-        except BaseException:  # noqa: BLE001 - reported to the parent, which raises it
+        except BaseException:  # noqa: BLE001 - reported to the main process, which raises it
             conn.send((seq, "error", traceback.format_exc()))
+
+
+@dataclass
+class _Worker:
+    process: Any
+    conn: Any  # this process's end of the pipe
+    grads: list[np.ndarray]  # its flat gradient buffers, one per optimizer group (shared memory)
+
+
+_active: "DataParallel | None" = None  # the one instance that owns the BLAS/thread settings
 
 
 class DataParallel:
@@ -159,95 +176,131 @@ class DataParallel:
             moved into shared memory (``optimizer.share_memory()``).
         workers: slices per batch (this process + ``workers - 1`` forked processes).
 
-    ``self.workers`` is the number actually used (1 without ``fork`` or OpenBLAS control). The
-    model's architecture must stay as it is while the workers run; its parameter *values* may
-    change freely (optimizer steps, ``load_state_dict``). ``close()`` (or leaving the ``with``
-    block) stops the workers and gives OpenBLAS its threads back.
+    ``self.workers`` is the number actually used: 1 (no processes, nothing changed) for a model
+    with dropout, off Linux, or without control over OpenBLAS. The model's architecture must stay
+    as it is while the workers run; its parameter *values* may change freely (optimizer steps,
+    ``load_state_dict``). One instance at a time: ``close()`` it (or leave its ``with`` block) to
+    stop the workers and give OpenBLAS its threads back; after a Ctrl-C inside
+    ``forward_backward``, close it rather than reuse it.
+
+    Messages: this process sends ``(seq, x_slice, y_slice, weight)`` to a worker, which runs
+    ``model(x, y)`` and ``backward(weight)``, writes its gradients into its shared buffer, and
+    replies ``(seq, "ok", loss)`` or ``(seq, "error", traceback)``; ``None`` stops it. ``seq``
+    numbers the calls, so a reply left over from a call interrupted by Ctrl-C is recognised and
+    dropped.
     """
 
     def __init__(self, model: Any, optimizer: Any, workers: int):
-        self.model = model
-        self.optimizer = optimizer
-        self._conns: list[Any] = []
-        self._procs: list[Any] = []
-        self._grads: list[list[np.ndarray]] = []  # per worker: its flat gradient buffers (optimizer layout)
+        global _active
+        self.model, self.optimizer = model, optimizer
+        self._workers: list[_Worker] = []
         self._seq = 0
+        self._owns_settings = False
         self.workers = 1
-        if workers <= 1 or "fork" not in mp.get_all_start_methods():
+        if workers <= 1 or not sys.platform.startswith("linux") or _has_dropout(model):
             return
-        if enable(workers) < 2:
-            return
+        if _active is not None:
+            raise RuntimeError("another DataParallel is running; close() it first (one at a time: they share "
+                               "the process's BLAS and thread settings)")
         optimized = {id(p) for p in optimizer.parameters()}
         missing = [n for n, p in model.named_parameters() if id(p) not in optimized]
         if missing:
-            enable(1)
             raise ValueError(f"DataParallel: parameters {missing} are not in the optimizer; the worker processes "
                              f"see parameter values only through the optimizer's shared storage")
-        optimizer.share_memory()
-        ctx = mp.get_context("fork")
-        for _ in range(workers - 1):
-            buffers, views = optimizer.new_grad_buffers(shared_array)
-            parent_end, child_end = ctx.Pipe()
-            proc = ctx.Process(target=_worker_main, args=(child_end, model, views), daemon=True,
-                               name="numgpt-dp-worker")
-            with warnings.catch_warnings():  # Python 3.12+ warns that forking a threaded process may deadlock;
-                warnings.simplefilter("ignore", DeprecationWarning)  # the child only runs NumPy and this module
-                proc.start()
-            child_end.close()
-            self._conns.append(parent_end)
-            self._procs.append(proc)
-            self._grads.append(buffers)
+        if enable(workers) < 2:
+            enable(1)
+            return
+        _active, self._owns_settings = self, True
+        try:
+            optimizer.share_memory()
+            for _ in range(workers - 1):
+                self._workers.append(self._start_worker())
+        except BaseException:
+            self.close()
+            raise
         self.workers = workers
+
+    def _start_worker(self) -> _Worker:
+        buffers, views = self.optimizer.new_grad_buffers(shared_array)
+        ctx = mp.get_context("fork")
+        ours, theirs = ctx.Pipe()
+        process = ctx.Process(target=_worker_main, args=(theirs, self.model, views), daemon=True,
+                              name="numgpt-dp-worker")
+        # block Ctrl-C across the fork, so the child can ignore it before it could be delivered
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            with warnings.catch_warnings():  # Python 3.12+ warns that forking a threaded process may deadlock;
+                warnings.simplefilter("ignore", DeprecationWarning)  # the child runs only NumPy and this module
+                process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+            theirs.close()
+        return _Worker(process, ours, buffers)
 
     def forward_backward(self, x: np.ndarray, y: np.ndarray, scale: float = 1.0) -> float:
         """Run ``model(x, y)``, backpropagate ``scale * loss`` into the parameters' ``.grad``
         (accumulating, like ``loss.backward()``), and return the loss value (unscaled)."""
-        model, B = self.model, x.shape[0]
-        parts = 1 if self.workers <= 1 or _dropout_active(model) else min(self.workers, B)
+        B = x.shape[0]
+        parts = min(self.workers, B)
         bounds = np.linspace(0, B, parts + 1).astype(int)
+        slices = list(zip(bounds[:-1], bounds[1:]))  # slice 0 here, slice i by worker i - 1
+        busy = self._workers[: parts - 1]
         self._seq += 1
-        if parts > 1:
-            self.optimizer.sync_params()  # parameters replaced since the last step (load_state_dict) -> shared storage
-            for conn, a, b in zip(self._conns, bounds[1:-1], bounds[2:]):
-                conn.send((self._seq, x[a:b], y[a:b], scale * (b - a) / B, model.training))
-        # slice 0 here, straight into .grad
-        _, loss = model(x[: bounds[1]], y[: bounds[1]])
-        total = float(loss.item()) * bounds[1] / B
-        loss.backward(np.asarray(scale * bounds[1] / B, dtype=loss.dtype))
-        for conn, buffers, a, b in zip(self._conns[: parts - 1], self._grads, bounds[1:-1], bounds[2:]):
-            total += self._receive(conn) * (b - a) / B
-            self.optimizer.add_grads(buffers)  # worker by worker, a fixed order: reproducible sums
+        if busy:
+            self.optimizer.sync_params()  # parameters replaced since the last step (load_state_dict)
+            for worker, (a, b) in zip(busy, slices[1:]):
+                self._send(worker, (self._seq, x[a:b], y[a:b], scale * (b - a) / B))
+        a, b = slices[0]
+        _, loss = self.model(x[a:b], y[a:b])
+        total = float(loss.item()) * (b - a) / B
+        loss.backward(np.asarray(scale * (b - a) / B, dtype=loss.dtype))  # straight into .grad
+        for worker, (a, b) in zip(busy, slices[1:]):
+            total += self._receive(worker) * (b - a) / B
+            self.optimizer.add_grads(worker.grads)  # worker by worker, a fixed order: reproducible sums
         return total
 
-    def _receive(self, conn: Any) -> float:
+    def _send(self, worker: _Worker, msg: tuple) -> None:
+        try:
+            worker.conn.send(msg)
+        except OSError:
+            raise self._worker_died() from None
+
+    def _receive(self, worker: _Worker) -> float:
         while True:
             try:
-                seq, status, payload = conn.recv()
+                seq, status, payload = worker.conn.recv()
             except (EOFError, OSError):
-                self.close()
-                raise RuntimeError("a data-parallel worker process died (killed, or out of memory?); "
-                                   "run with workers = 1 to train in one process") from None
-            if seq == self._seq:  # older replies belong to a step interrupted by Ctrl-C
+                raise self._worker_died() from None
+            if seq == self._seq:  # older replies belong to a call interrupted by Ctrl-C
                 break
         if status != "ok":
             raise RuntimeError(f"the data-parallel worker process failed:\n{payload}")
         return payload
 
+    def _worker_died(self) -> RuntimeError:
+        self.close()
+        return RuntimeError("a data-parallel worker process died (killed, or out of memory?); "
+                            "run with workers = 1 to train in one process")
+
     def close(self) -> None:
         """Stop the worker processes and give OpenBLAS its threads back (idempotent)."""
-        for conn in self._conns:
+        global _active
+        for worker in self._workers:
             try:
-                conn.send(None)
-                conn.close()
+                worker.conn.send(None)
+                worker.conn.close()
             except OSError:
                 pass
-        for proc in self._procs:
-            proc.join(timeout=5)
-            if proc.is_alive():
-                proc.terminate()
-        if self.workers > 1:
+        deadline = time.monotonic() + 5.0
+        for worker in self._workers:
+            worker.process.join(timeout=max(0.0, deadline - time.monotonic()))
+            if worker.process.is_alive():
+                worker.process.terminate()
+                worker.process.join()
+        self._workers, self.workers = [], 1  # (drops the shared gradient buffers too)
+        if self._owns_settings:
             enable(1)
-        self._conns, self._procs, self.workers = [], [], 1
+            _active, self._owns_settings = None, False
 
     def __enter__(self) -> "DataParallel":
         return self
