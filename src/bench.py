@@ -87,40 +87,41 @@ def flops_per_token(n_params: int, n_layer: int, n_head: int, n_embd: int, T: in
 class StepTimes:
     forward: list[float]
     backward: list[float]
+    gather: list[float]  # data parallel: waiting for the workers + adding their gradients
     optimizer: list[float]
 
     @property
     def total(self) -> list[float]:
-        return [f + b + o for f, b, o in zip(self.forward, self.backward, self.optimizer)]
+        return [sum(phases) for phases in zip(self.forward, self.backward, self.gather, self.optimizer)]
 
 
 def make_step(model, optimizer, batch: Callable[[], tuple[np.ndarray, np.ndarray]], grad_clip: float,
               dp=None):
     """One training step split in its phases, each returning its wall time: (forward, backward,
-    optimizer). With ``dp``, a ``DataParallel`` with more than one worker, the forward and backward
-    run together over its processes (training/parallel.py, as ``train`` does), reported as forward
-    with backward 0."""
+    gather, optimizer). With ``dp``, a ``DataParallel`` with more than one worker, the forward and
+    backward run over its processes (training/parallel.py, as ``train`` does): forward and backward
+    are then this process's slice, and gather the wait for the workers plus adding their gradients."""
     from .training.clip import clip_grad_norm
 
     params = model.parameters()
 
-    def step() -> tuple[float, float, float]:
+    def step() -> tuple[float, float, float, float]:
         x, y = batch()
-        t0 = time.perf_counter()
         if dp is not None and dp.workers > 1:
             dp.forward_backward(x, y)
-            t1 = t2 = time.perf_counter()
+            forward, backward, gather = dp.last_times
         else:
+            t0 = time.perf_counter()
             _, loss = model(x, y)
             t1 = time.perf_counter()
             loss.backward()
-            t2 = time.perf_counter()
+            forward, backward, gather = t1 - t0, time.perf_counter() - t1, 0.0
+        t2 = time.perf_counter()
         if grad_clip > 0:
             clip_grad_norm(params, grad_clip)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        t3 = time.perf_counter()
-        return t1 - t0, t2 - t1, t3 - t2
+        return forward, backward, gather, time.perf_counter() - t2
 
     return step
 
@@ -241,12 +242,10 @@ def _time_steps(model, optimizer, batch, cfg, dp, iters: int, warmup: int, profi
                          else "default (memory returned to the OS between steps; slower, see docs/performance.md)"))
     for _ in range(warmup):
         step()
-    times = StepTimes([], [], [])
+    times = StepTimes([], [], [], [])
     for _ in range(iters):
-        f, b, o = step()
-        times.forward.append(f)
-        times.backward.append(b)
-        times.optimizer.append(o)
+        for phase, seconds in zip((times.forward, times.backward, times.gather, times.optimizer), step()):
+            phase.append(seconds)
     med = statistics.median(times.total)
     mem = peak_step_memory(step)
     result = {
@@ -255,15 +254,17 @@ def _time_steps(model, optimizer, batch, cfg, dp, iters: int, warmup: int, profi
         "tokens_per_s": B * T / med,
         "forward_ms": 1e3 * statistics.median(times.forward),
         "backward_ms": 1e3 * statistics.median(times.backward),
+        "gather_ms": 1e3 * statistics.median(times.gather),
         "optimizer_ms": 1e3 * statistics.median(times.optimizer),
         "step_peak_mb": mem / 2**20,
         "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # KiB on Linux
         "profile": profile_steps > 0,
     }
-    phases = (f"forward+backward {result['forward_ms']:.2f}" if dp.workers > 1 else
-              f"forward {result['forward_ms']:.2f}, backward {result['backward_ms']:.2f}")
-    out(f"step: median {result['ms_per_iter']:.2f} ms/iter over {iters} iters "
-        f"({phases}, optimizer {result['optimizer_ms']:.2f})")
+    gather = f", workers' gradients {result['gather_ms']:.2f}" if dp.workers > 1 else ""
+    out(f"step: median {result['ms_per_iter']:.2f} ms/iter over {iters} iters (forward {result['forward_ms']:.2f}, "
+        f"backward {result['backward_ms']:.2f}{gather}, clip + optimizer {result['optimizer_ms']:.2f})"
+        + (f"\n      (forward and backward: this process's 1/{dp.workers} of the batch; the workers run theirs "
+           f"at the same time)" if dp.workers > 1 else ""))
     if profile_steps > 0:
         result["top_ops"] = top_ops(make_step(model, optimizer, batch, cfg.grad_clip), profile_steps, 15)
     return result
