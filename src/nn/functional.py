@@ -22,6 +22,7 @@ Conventions that hold for every op in this file:
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -37,6 +38,14 @@ __all__ = [
 # ----------------------------------------------------------------------------- shared kernels
 
 
+@functools.lru_cache(maxsize=64)
+def _ones(n: int, dtype: np.dtype) -> np.ndarray:
+    """A read-only vector of n ones (cached: sum_along needs the same few every step)."""
+    ones = np.ones(n, dtype=dtype)
+    ones.flags.writeable = False
+    return ones
+
+
 def sum_along(x: np.ndarray, axis: int = -1) -> np.ndarray:
     """``x.sum(axis, keepdims=True)``, fast for the last two axes.
 
@@ -49,7 +58,7 @@ def sum_along(x: np.ndarray, axis: int = -1) -> np.ndarray:
     if x.size <= 2048:
         return x.sum(axis=axis, keepdims=True)
     if x.ndim >= 2 and axis >= x.ndim - 2 and x.dtype in (np.float32, np.float64):
-        ones = np.ones(x.shape[axis], dtype=x.dtype)
+        ones = _ones(x.shape[axis], x.dtype)
         if axis == x.ndim - 1:
             return np.matmul(x, ones)[..., None]  # (..., n) @ (n,) -> (..., 1)
         return np.matmul(ones, x)[..., None, :]  # (n,) @ (..., n, m) -> (..., 1, m)

@@ -148,7 +148,8 @@ def train(cfg: TrainConfig, resume: bool = False, log: Callable[[str], None] = p
         restore_rng(ckpt.rng, data_rng, model)
         start, best_val = ckpt.step, ckpt.best_val_loss
         log(f"resumed from {ckpt_path} at iter {start} (best val loss {best_val:.4f})")
-    n_params = sum(p.size for p in model.parameters())
+    params = model.parameters()  # (walking the module tree every step costs ~0.5 ms)
+    n_params = sum(p.size for p in params)
     tokens_per_iter = cfg.batch_size * cfg.block_size * cfg.gradient_accumulation_steps
 
     saved_iter = start if resume else None
@@ -216,7 +217,7 @@ def train(cfg: TrainConfig, resume: bool = False, log: Callable[[str], None] = p
                 if not math.isfinite(value):
                     return stop_nan("the training loss", value, it)
                 loss_sum += value
-            norm = clip_grad_norm(model.parameters(), cfg.grad_clip) if cfg.grad_clip > 0 else float("nan")
+            norm = clip_grad_norm(params, cfg.grad_clip) if cfg.grad_clip > 0 else float("nan")
             if cfg.grad_clip > 0 and not math.isfinite(norm):
                 return stop_nan("the gradient norm", norm, it)
             in_update = True
