@@ -87,14 +87,17 @@ def enable(threads: int) -> int:
 
 
 def run_split(fn: Callable[[int, list], None], items: list) -> None:
-    """Call ``fn(part_index, part)`` on contiguous parts of ``items``, one part per thread (just
-    ``fn(0, items)`` when the threads are off). The optimizer updates its chunks this way."""
+    """Call ``fn(part_index, part)`` on contiguous parts of ``items``, one part per thread, part 0
+    in the calling thread (just ``fn(0, items)`` when the threads are off). The optimizer updates
+    its chunks this way."""
     parts = 1 if _pool is None else min(_pool_size, len(items))
     if parts <= 1:
         fn(0, items)
         return
     bounds = np.linspace(0, len(items), parts + 1).astype(int)
-    futures = [_pool.submit(fn, i, items[a:b]) for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:]))]
+    ranges = list(zip(bounds[:-1], bounds[1:]))
+    futures = [_pool.submit(fn, i, items[a:b]) for i, (a, b) in enumerate(ranges) if i > 0]
+    fn(0, items[ranges[0][0]:ranges[0][1]])  # part 0 in this thread, meanwhile
     for f in futures:
         f.result()
 
