@@ -52,6 +52,22 @@ def test_split_batch_matches_one_process(can_fork) -> None:
         np.testing.assert_allclose(g, expected[name], rtol=1e-10, atol=1e-12, err_msg=name)
 
 
+def test_loss_for_evaluation_matches_one_process_and_leaves_grads_alone(can_fork) -> None:
+    from numgpt.training.data import estimate_loss
+
+    x, y = _data(7, 5)
+    model = _model().to(np.float64)
+    with _dp(model) as dp:
+        expected = float(model(x, y)[1].item())
+        assert dp.loss(x, y) == pytest.approx(expected, rel=1e-12)
+        assert all(not p.grad.any() for p in model.parameters())  # still the zeros the optimizer put there
+        data = np.random.default_rng(8).integers(0, 11, 500)
+        split = {"val": data}
+        got = estimate_loss(model, split, 3, 4, 16, np.random.default_rng(9), batch_loss=dp.loss)
+        want = estimate_loss(model, split, 3, 4, 16, np.random.default_rng(9))
+        assert got["val"] == pytest.approx(want["val"], rel=1e-12)
+
+
 def test_three_workers_and_more_workers_than_rows(can_fork) -> None:
     x, y = _data(4, 7)
     model = _model().to(np.float64)

@@ -204,16 +204,23 @@ def get_batch(data: np.ndarray, batch_size: int, block_size: int,
 
 
 def estimate_loss(model: Any, splits: dict[str, np.ndarray], eval_iters: int, batch_size: int, block_size: int,
-                  rng: np.random.Generator) -> dict[str, float]:
-    """Mean loss over ``eval_iters`` random batches of each split, in eval mode, under no_grad."""
+                  rng: np.random.Generator, batch_loss: Callable[[np.ndarray, np.ndarray], float] | None = None
+                  ) -> dict[str, float]:
+    """Mean loss over ``eval_iters`` random batches of each split, in eval mode, under no_grad.
+
+    ``batch_loss(x, y)`` computes one batch's loss value: by default ``model(x, y)``'s;
+    data-parallel training passes ``DataParallel.loss``, which splits the batch over its workers.
+    """
     was_training = getattr(model, "training", True)
     model.eval()
+    if batch_loss is None:
+        def batch_loss(x: np.ndarray, y: np.ndarray) -> float:
+            return float(model(x, y)[1].item())
     out = {}
     try:
         with no_grad():
             for name, data in splits.items():
-                losses = [float(model(*get_batch(data, batch_size, block_size, rng))[1].item())
-                          for _ in range(eval_iters)]
+                losses = [batch_loss(*get_batch(data, batch_size, block_size, rng)) for _ in range(eval_iters)]
                 out[name] = float(np.mean(losses))
     finally:
         model.train(was_training)

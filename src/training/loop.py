@@ -193,7 +193,8 @@ def train(cfg: TrainConfig, resume: bool = False, log: Callable[[str], None] = p
             if it % cfg.eval_interval == 0 or it == cfg.max_iters:
                 t0 = time.perf_counter()
                 eval_rng = np.random.default_rng([cfg.seed, it])
-                result = estimate_loss(model, splits, cfg.eval_iters, cfg.batch_size, cfg.block_size, eval_rng)
+                result = estimate_loss(model, splits, cfg.eval_iters, cfg.batch_size, cfg.block_size, eval_rng,
+                                       batch_loss=dp.loss)
                 evals.append({"iter": it, **result})
                 log(f"step {it}: train loss {result['train']:.4f}, val loss {result['val']:.4f} "
                     f"({time.perf_counter() - t0:.1f} s)")

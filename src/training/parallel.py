@@ -51,6 +51,7 @@ import numpy as np
 
 from ..nn import Dropout
 from ..runtime import set_blas_threads
+from ..tensor import no_grad
 
 # ----------------------------------------------------------------------------- threads (optimizer)
 
@@ -143,6 +144,10 @@ def _worker_main(conn: Any, model: Any, grad_views: dict[int, np.ndarray]) -> No
             return
         seq, x, y, weight = msg
         try:
+            if weight is None:  # evaluation: the loss only
+                with no_grad():
+                    conn.send((seq, "ok", float(model(x, y)[1].item())))
+                continue
             _, loss = model(x, y)
             value = float(loss.item())
             leaf_grads: dict = {}
@@ -188,7 +193,8 @@ class DataParallel:
 
     Messages: this process sends ``(seq, x_slice, y_slice, weight)`` to a worker, which runs
     ``model(x, y)`` and ``backward(weight)``, writes its gradients into its shared buffer, and
-    replies ``(seq, "ok", loss)`` or ``(seq, "error", traceback)``; ``None`` stops it. ``seq``
+    replies ``(seq, "ok", loss)`` or ``(seq, "error", traceback)``; with ``weight`` None it only
+    evaluates the loss (``loss()``); ``None`` stops it. ``seq``
     numbers the calls, so a reply left over from a call interrupted by Ctrl-C is recognised and
     dropped.
     """
@@ -246,27 +252,40 @@ class DataParallel:
     def forward_backward(self, x: np.ndarray, y: np.ndarray, scale: float = 1.0) -> float:
         """Run ``model(x, y)``, backpropagate ``scale * loss`` into the parameters' ``.grad``
         (accumulating, like ``loss.backward()``), and return the loss value (unscaled)."""
+        return self._run(x, y, scale)
+
+    def loss(self, x: np.ndarray, y: np.ndarray) -> float:
+        """The value of ``model(x, y)``'s loss under ``no_grad``, the batch split the same way
+        (evaluation; equal to the one-process value up to float rounding)."""
+        with no_grad():
+            return self._run(x, y, None)
+
+    def _run(self, x: np.ndarray, y: np.ndarray, scale: float | None) -> float:
+        """Slice 0 here, slice i by worker i - 1, at the same time; ``scale`` None: forward only."""
         B = x.shape[0]
         parts = min(self.workers, B)
         bounds = np.linspace(0, B, parts + 1).astype(int)
-        slices = list(zip(bounds[:-1], bounds[1:]))  # slice 0 here, slice i by worker i - 1
+        slices = list(zip(bounds[:-1], bounds[1:]))
         busy = self._workers[: parts - 1]
         self._seq += 1
         if busy:
             self.optimizer.sync_params()  # parameters replaced since the last step (load_state_dict)
             for worker, (a, b) in zip(busy, slices[1:]):
-                self._send(worker, (self._seq, x[a:b], y[a:b], scale * (b - a) / B))
+                self._send(worker, (self._seq, x[a:b], y[a:b], None if scale is None else scale * (b - a) / B))
         a, b = slices[0]
         t0 = time.perf_counter()
         _, loss = self.model(x[a:b], y[a:b])
         total = float(loss.item()) * (b - a) / B
         t1 = time.perf_counter()
-        loss.backward(np.asarray(scale * (b - a) / B, dtype=loss.dtype))  # straight into .grad
+        if scale is not None:
+            loss.backward(np.asarray(scale * (b - a) / B, dtype=loss.dtype))  # straight into .grad
         t2 = time.perf_counter()
         for worker, (a, b) in zip(busy, slices[1:]):
             total += self._receive(worker) * (b - a) / B
-            self.optimizer.add_grads(worker.grads)  # worker by worker, a fixed order: reproducible sums
-        self.last_times = (t1 - t0, t2 - t1, time.perf_counter() - t2)
+            if scale is not None:
+                self.optimizer.add_grads(worker.grads)  # worker by worker, a fixed order: reproducible sums
+        if scale is not None:
+            self.last_times = (t1 - t0, t2 - t1, time.perf_counter() - t2)
         return total
 
     def _send(self, worker: _Worker, msg: tuple) -> None:
