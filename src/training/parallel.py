@@ -194,9 +194,8 @@ class DataParallel:
     Messages: this process sends ``(seq, x_slice, y_slice, weight)`` to a worker, which runs
     ``model(x, y)`` and ``backward(weight)``, writes its gradients into its shared buffer, and
     replies ``(seq, "ok", loss)`` or ``(seq, "error", traceback)``; with ``weight`` None it only
-    evaluates the loss (``loss()``); ``None`` stops it. ``seq``
-    numbers the calls, so a reply left over from a call interrupted by Ctrl-C is recognised and
-    dropped.
+    evaluates the loss (``loss()``); ``None`` stops it. ``seq`` numbers the calls, so a reply left
+    over from a call interrupted by Ctrl-C is recognised and dropped.
     """
 
     def __init__(self, model: Any, optimizer: Any, workers: int):
