@@ -134,21 +134,38 @@ def test_workers_see_optimizer_steps_and_loaded_weights(can_fork) -> None:
         np.testing.assert_allclose(b.data, a.data, rtol=1e-9, atol=1e-12, err_msg=name)
 
 
-def test_a_model_with_dropout_runs_in_this_process(can_fork) -> None:
-    from numgpt.runtime import set_blas_threads
+def test_dropout_with_workers_is_reproducible_and_each_slice_draws_its_own_seed(can_fork) -> None:
+    from numgpt.nn import Dropout
 
     x, y = _data(2, 4)
-    a, b = _model(dropout=0.3), _model(dropout=0.3)
-    blas = set_blas_threads(2)
-    with parallel.DataParallel(a, AdamW(a.named_parameters(), lr=1e-3), 2) as dp:
-        assert dp.workers == 1 and parallel.thread_count() == 1  # no workers, BLAS untouched
-        assert set_blas_threads(2) == 2
-        la = dp.forward_backward(x, y)
-    set_blas_threads(blas)
-    _, loss = b(x, y)
-    loss.backward()
-    assert la == float(loss.item())  # same seeded masks, drawn in the same order
-    assert all(np.array_equal(g, _grads(b)[n]) for n, g in _grads(a).items())
+    runs = []
+    for _ in range(2):
+        model = _model(dropout=0.3)
+        with _dp(model) as dp:
+            dropouts = [m for _, m in model.named_modules() if isinstance(m, Dropout)]
+            expected = [np.random.default_rng() for _ in dropouts]
+            for ref, m in zip(expected, dropouts):
+                ref.bit_generator.state = m.rng.bit_generator.state
+            loss = dp.forward_backward(x, y)
+            for ref, m in zip(expected, dropouts):  # each module's own stream advanced by one draw of 2 seeds
+                ref.integers(0, 2**63, size=2)
+                assert m.rng.bit_generator.state == ref.bit_generator.state
+            runs.append((loss, _grads(model)))
+    assert runs[0][0] == runs[1][0]
+    assert all(np.array_equal(g, runs[1][1][n]) for n, g in runs[0][1].items())
+    plain = _model(dropout=0.3)
+    _, one = plain(x, y)
+    assert runs[0][0] != float(one.item())  # other masks than a one-process step's (per-slice seeds)
+
+
+def test_eval_mode_reaches_the_workers(can_fork) -> None:
+    x, y = _data(3, 6)
+    model = _model(dropout=0.5).to(np.float64)
+    with _dp(model) as dp:  # forked while the model is in train mode
+        model.eval()
+        expected = float(model(x, y)[1].item())
+        assert dp.loss(x, y) == pytest.approx(expected, rel=1e-12)  # no dropout anywhere
+        model.train()
 
 
 def test_an_error_in_a_worker_is_raised_here(can_fork) -> None:

@@ -20,10 +20,13 @@ this process adds them to ``.grad`` after its own slice, worker by worker in a f
 given number of workers gives the same result, bit for bit, on every run (and the one-process
 step's result up to float rounding).
 
-Models with dropout run in this process alone (their masks come from generators whose draws would
-depend on the split), and so does everything but ``forward_backward``: evaluation, sampling, and the
-optimizer update, whose chunks this process shares out over threads (``run_split``; a few large
-NumPy calls each, for which threads are fine).
+Dropout: each step, every dropout module draws one seed per slice from its own generator, and
+each slice's masks come from a generator seeded with its seed (nanoGPT's DDP gives each rank its
+own seed in the same spirit). The masks thus differ from a one-process run's, but a run is
+reproducible for a given number of workers, and resumable: the modules' generators, which a
+checkpoint saves, advance by the same draws. Evaluation is split the same way (``loss``); sampling
+and the optimizer update run in this process, the update's chunks shared out over threads
+(``run_split``; a few large NumPy calls each, for which threads are fine).
 
     >>> with DataParallel(model, optimizer, workers=2) as dp:
     ...     loss = dp.forward_backward(x, y)     # == model(x, y) + loss.backward(), in 2 processes
@@ -125,8 +128,20 @@ def shared_array(shape: tuple[int, ...] | int, dtype: Any) -> np.ndarray:
     return np.frombuffer(buffer, dtype=dtype, count=n).reshape(shape)
 
 
-def _has_dropout(model: Any) -> bool:
-    return any(isinstance(m, Dropout) and m.p > 0 for _, m in model.named_modules())
+def _dropouts(model: Any) -> list[Dropout]:
+    """The model's dropout modules that can drop anything, in ``named_modules`` order (the same in
+    a forked copy of the model)."""
+    return [m for _, m in model.named_modules() if isinstance(m, Dropout) and m.p > 0]
+
+
+def _set_state(modules: list, modes: tuple[bool, ...], dropouts: list[Dropout], seeds: list[int] | None) -> None:
+    """Give a worker's copy of the model the main process's train/eval modes and its slice's
+    dropout generators."""
+    for m, mode in zip(modules, modes):
+        m.training = mode
+    if seeds is not None:
+        for m, seed in zip(dropouts, seeds):
+            m.rng = np.random.default_rng(seed)
 
 
 def _worker_main(conn: Any, model: Any, grad_views: dict[int, np.ndarray]) -> None:
@@ -135,6 +150,7 @@ def _worker_main(conn: Any, model: Any, grad_views: dict[int, np.ndarray]) -> No
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # (blocked around the fork)
     global _pool, _pool_size
     _pool, _pool_size = None, 0  # the main process's threads do not exist in a forked child
+    modules, dropouts = [m for _, m in model.named_modules()], _dropouts(model)
     while True:
         try:
             msg = conn.recv()
@@ -142,8 +158,9 @@ def _worker_main(conn: Any, model: Any, grad_views: dict[int, np.ndarray]) -> No
             return
         if msg is None:
             return
-        seq, x, y, weight = msg
+        seq, x, y, weight, modes, seeds = msg
         try:
+            _set_state(modules, modes, dropouts, seeds)
             if weight is None:  # evaluation: the loss only
                 with no_grad():
                     conn.send((seq, "ok", float(model(x, y)[1].item())))
@@ -184,15 +201,16 @@ class DataParallel:
             moved into shared memory (``optimizer.share_memory()``).
         workers: slices per batch (this process + ``workers - 1`` forked processes).
 
-    ``self.workers`` is the number actually used: 1 (no processes, nothing changed) for a model
-    with dropout, off Linux, or without control over OpenBLAS. The model's architecture must stay
+    ``self.workers`` is the number actually used: 1 (no processes, nothing changed) off Linux or
+    without control over OpenBLAS. The model's architecture must stay
     as it is while the workers run; its parameter *values* may change freely (optimizer steps,
     ``load_state_dict``). One instance at a time: ``close()`` it (or leave its ``with`` block) to
     stop the workers and give OpenBLAS its threads back; after a Ctrl-C inside
     ``forward_backward``, close it rather than reuse it.
 
-    Messages: this process sends ``(seq, x_slice, y_slice, weight)`` to a worker, which runs
-    ``model(x, y)`` and ``backward(weight)``, writes its gradients into its shared buffer, and
+    Messages: this process sends ``(seq, x_slice, y_slice, weight, modes, seeds)`` to a worker
+    (``modes``: every module's ``training`` flag; ``seeds``: one per dropout module, or None), which
+    runs ``model(x, y)`` and ``backward(weight)``, writes its gradients into its shared buffer, and
     replies ``(seq, "ok", loss)`` or ``(seq, "error", traceback)``; with ``weight`` None it only
     evaluates the loss (``loss()``); ``None`` stops it. ``seq`` numbers the calls, so a reply left
     over from a call interrupted by Ctrl-C is recognised and dropped.
@@ -208,7 +226,8 @@ class DataParallel:
         # seconds spent by the last forward_backward on this process's slice: forward, backward,
         # then waiting for the workers and adding their gradients (bench reports them)
         self.last_times = (0.0, 0.0, 0.0)
-        if workers <= 1 or not sys.platform.startswith("linux") or _has_dropout(model):
+        self._modules, self._dropouts = [m for _, m in model.named_modules()], _dropouts(model)
+        if workers <= 1 or not sys.platform.startswith("linux"):
             return
         if _active is not None:
             raise RuntimeError("another DataParallel is running; close() it first (one at a time: they share "
@@ -267,13 +286,27 @@ class DataParallel:
         slices = list(zip(bounds[:-1], bounds[1:]))
         busy = self._workers[: parts - 1]
         self._seq += 1
+        seeds = None  # (n_dropout, parts): each slice's dropout seeds, drawn from the modules' generators
+        if busy and any(m.training for m in self._dropouts):
+            seeds = np.array([m.rng.integers(0, 2**63, size=parts) for m in self._dropouts]).reshape(-1, parts)
         if busy:
             self.optimizer.sync_params()  # parameters replaced since the last step (load_state_dict)
-            for worker, (a, b) in zip(busy, slices[1:]):
-                self._send(worker, (self._seq, x[a:b], y[a:b], None if scale is None else scale * (b - a) / B))
+            modes = tuple(m.training for m in self._modules)
+            for i, (worker, (a, b)) in enumerate(zip(busy, slices[1:]), start=1):
+                weight = None if scale is None else scale * (b - a) / B
+                self._send(worker, (self._seq, x[a:b], y[a:b], weight, modes,
+                                    None if seeds is None else seeds[:, i].tolist()))
         a, b = slices[0]
         t0 = time.perf_counter()
-        _, loss = self.model(x[a:b], y[a:b])
+        generators = [m.rng for m in self._dropouts]
+        try:
+            if seeds is not None:
+                for m, seed in zip(self._dropouts, seeds[:, 0].tolist()):
+                    m.rng = np.random.default_rng(seed)
+            _, loss = self.model(x[a:b], y[a:b])
+        finally:
+            for m, rng in zip(self._dropouts, generators):  # the modules' own generators back
+                m.rng = rng
         total = float(loss.item()) * (b - a) / B
         t1 = time.perf_counter()
         if scale is not None:
