@@ -215,3 +215,16 @@ def test_real_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
     assert "saved out-sig/ckpt.npz; continue with --resume" in out, out[-1000:]
     step = load_checkpoint(tmp_path / "out-sig/ckpt.npz").step
     assert 5 <= step < 1_000_000
+
+
+def test_resuming_a_dropout_run_with_another_worker_count_says_so(tmp_path):
+    first = train(tiny_cfg(tmp_path, max_iters=4, workers=2), log=quiet)
+    assert first.status == "done"
+    if load_checkpoint(tmp_path / "out/ckpt.npz").config.get("workers_used") != 2:
+        pytest.skip("no data-parallel workers on this machine")
+    lines: list[str] = []
+    train(tiny_cfg(tmp_path, max_iters=6, workers=1), resume=True, log=lines.append)
+    assert any("made with 2 worker processes and continues with 1" in line for line in lines)
+    lines.clear()
+    train(tiny_cfg(tmp_path, max_iters=8, workers=1), resume=True, log=lines.append)  # same count: no note
+    assert not any("worker processes and continues" in line for line in lines)

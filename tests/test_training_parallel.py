@@ -158,6 +158,39 @@ def test_dropout_with_workers_is_reproducible_and_each_slice_draws_its_own_seed(
     assert runs[0][0] != float(one.item())  # other masks than a one-process step's (per-slice seeds)
 
 
+def test_attention_in_train_mode_with_its_dropout_module_in_eval_still_gets_per_slice_seeds(can_fork) -> None:
+    from numgpt.nn import Dropout
+
+    x, y = _data(11, 2)
+    x[1], y[1] = x[0], y[0]  # two identical rows: the same masks would give the same slice losses
+    model = _model(dropout=0.5)
+    for _, m in model.named_modules():
+        if isinstance(m, Dropout):
+            m.training = False  # attention applies attn_dropout whenever *it* is training
+    slice_losses = []
+    with _dp(model) as dp:
+        real = dp._receive
+
+        def spy(worker):
+            value = real(worker)
+            slice_losses.append(value)
+            return value
+
+        dp._receive = spy
+        total = dp.forward_backward(x, y)
+    parent = 2 * total - slice_losses[0]
+    assert parent != slice_losses[0]
+
+
+def test_created_inside_no_grad_is_refused(can_fork) -> None:
+    from numgpt.tensor import no_grad
+
+    model = _model()
+    with no_grad(), pytest.raises(RuntimeError, match="gradients enabled"):
+        parallel.DataParallel(model, AdamW(model.named_parameters(), lr=1e-3), 2)
+    assert parallel.thread_count() == 1
+
+
 def test_eval_mode_reaches_the_workers(can_fork) -> None:
     x, y = _data(3, 6)
     model = _model(dropout=0.5).to(np.float64)

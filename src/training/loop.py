@@ -183,6 +183,12 @@ def train(cfg: TrainConfig, resume: bool = False, log: Callable[[str], None] = p
         dp = parallel.DataParallel(model, optimizer, cfg.workers or parallel.default_workers(cfg.batch_size))
         log(f"model: {n_params / 1e6:.2f}M parameters {model_args}; {tokens_per_iter:,} tokens per iteration; "
             f"{dp.workers} worker process{'es' if dp.workers > 1 else ''} per batch")
+        config_record["workers_used"] = dp.workers  # with dropout, part of the run's identity
+        used_before = ckpt.config.get("workers_used") if ckpt is not None else None
+        if used_before is not None and used_before != dp.workers and model_args.get("dropout", 0) > 0:
+            log(f"note: this dropout run was made with {used_before} worker processes and continues with "
+                f"{dp.workers}: its dropout masks will differ from an uninterrupted run (--workers={used_before} "
+                f"continues it exactly)")
         while True:
             rng_state = capture_rng(data_rng, model)  # the state at this iteration boundary
             lr = get_lr(it, cfg.warmup_iters, cfg.lr_decay_iters, cfg.learning_rate, cfg.min_lr) \

@@ -54,7 +54,7 @@ import numpy as np
 
 from ..nn import Dropout
 from ..runtime import set_blas_threads
-from ..tensor import no_grad
+from ..tensor import is_grad_enabled, no_grad
 
 # ----------------------------------------------------------------------------- threads (optimizer)
 
@@ -101,7 +101,11 @@ def run_split(fn: Callable[[int, list], None], items: list) -> None:
     bounds = np.linspace(0, len(items), parts + 1).astype(int)
     ranges = list(zip(bounds[:-1], bounds[1:]))
     futures = [_pool.submit(fn, i, items[a:b]) for i, (a, b) in enumerate(ranges) if i > 0]
-    fn(0, items[ranges[0][0]:ranges[0][1]])  # part 0 in this thread, meanwhile
+    try:
+        fn(0, items[ranges[0][0]:ranges[0][1]])  # part 0 in this thread, meanwhile
+    finally:
+        for f in futures:  # never leave a part running behind the caller's back
+            f.exception()
     for f in futures:
         f.result()
 
@@ -232,6 +236,8 @@ class DataParallel:
         if _active is not None:
             raise RuntimeError("another DataParallel is running; close() it first (one at a time: they share "
                                "the process's BLAS and thread settings)")
+        if not is_grad_enabled():  # the workers would inherit it for good
+            raise RuntimeError("create DataParallel with gradients enabled, not inside no_grad()")
         optimized = {id(p) for p in optimizer.parameters()}
         missing = [n for n, p in model.named_parameters() if id(p) not in optimized]
         if missing:
@@ -269,12 +275,16 @@ class DataParallel:
 
     def forward_backward(self, x: np.ndarray, y: np.ndarray, scale: float = 1.0) -> float:
         """Run ``model(x, y)``, backpropagate ``scale * loss`` into the parameters' ``.grad``
-        (accumulating, like ``loss.backward()``), and return the loss value (unscaled)."""
+        (accumulating, like ``loss.backward()``), and return the loss value (unscaled).
+
+        The slices' mean losses are combined weighted by their rows, which is the batch's mean
+        when every target counts (no ``-1`` = ignored targets, as ``get_batch`` makes them)."""
         return self._run(x, y, scale)
 
     def loss(self, x: np.ndarray, y: np.ndarray) -> float:
         """The value of ``model(x, y)``'s loss under ``no_grad``, the batch split the same way
-        (evaluation; equal to the one-process value up to float rounding)."""
+        (evaluation; equal to the one-process value up to float rounding, for targets without
+        ignored positions as in ``forward_backward``)."""
         with no_grad():
             return self._run(x, y, None)
 
@@ -286,8 +296,10 @@ class DataParallel:
         slices = list(zip(bounds[:-1], bounds[1:]))
         busy = self._workers[: parts - 1]
         self._seq += 1
-        seeds = None  # (n_dropout, parts): each slice's dropout seeds, drawn from the modules' generators
-        if busy and any(m.training for m in self._dropouts):
+        # (n_dropout, parts): each slice's dropout seeds, drawn from the modules' generators whenever
+        # any module is in training mode (attention dropout follows its attention module's flag)
+        seeds = None
+        if busy and self._dropouts and any(m.training for m in self._modules):
             seeds = np.array([m.rng.integers(0, 2**63, size=parts) for m in self._dropouts]).reshape(-1, parts)
         if busy:
             self.optimizer.sync_params()  # parameters replaced since the last step (load_state_dict)
