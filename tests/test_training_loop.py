@@ -228,3 +228,14 @@ def test_resuming_a_dropout_run_with_another_worker_count_says_so(tmp_path):
     lines.clear()
     train(tiny_cfg(tmp_path, max_iters=8, workers=1), resume=True, log=lines.append)  # same count: no note
     assert not any("worker processes and continues" in line for line in lines)
+
+
+def test_resume_at_max_iters_only_evaluates(tmp_path):
+    train(tiny_cfg(tmp_path, max_iters=4), log=quiet)
+    ckpt_file = tmp_path / "out/ckpt.npz"
+    before = ckpt_file.read_bytes()
+    lines: list[str] = []
+    again = train(tiny_cfg(tmp_path, max_iters=4, eval_iters=7), resume=True, log=lines.append)
+    assert again.status == "done" and again.losses == [] and [e["iter"] for e in again.evals] == [4]
+    assert ckpt_file.read_bytes() == before  # nothing trained, nothing saved
+    assert any(line.startswith("step 4: train loss") for line in lines)
