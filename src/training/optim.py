@@ -133,7 +133,7 @@ class Optimizer:
     """
 
     _state_names: tuple[str, ...] = ()  # per-element state buffers of the subclass
-    CHUNK = 65536  # elements per in-cache block of the update (256 KB in float32)
+    CHUNK = 131072  # elements per block of the update (512 KB in float32; see step())
 
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]):
         self.defaults = dict(defaults)
@@ -240,7 +240,9 @@ class Optimizer:
         The flat arrays are updated in chunks of ``CHUNK`` elements: each chunk's ~13 in-place
         passes then stay in the CPU's L2 cache instead of streaming the whole model through
         memory 13 times (measured: 2.0 ms vs 2.85 ms unchunked vs 2.5 ms per-parameter for the
-        0.8M-parameter CPU config; see docs/training.md).
+        0.8M-parameter CPU config; see docs/training.md). 131,072-element chunks beat 65,536 on
+        two threads (10.7M parameters: 18.5 vs 22.4 ms; fewer calls, each thread's working set
+        still mostly in its 2 MB L2) and 16,384 by far (43.8 ms: per-call overhead).
         """
         self.t += 1
         for group in self.param_groups:
