@@ -260,3 +260,16 @@ def test_a_grad_buffer_of_another_dtype_is_not_used():
     assert p.grad.dtype == np.float64  # not rounded to the float32 buffer
     assert not np.shares_memory(p.grad, opt.param_groups[0]["flat"].grad)
     np.testing.assert_array_equal(p.grad, np.full(3, 1 / 3))
+
+
+def test_chunk_size_may_change_after_construction():
+    grads = grad_sequence(3)
+    a, b = make_params(), make_params()
+    opt_a = AdamW(a.items(), lr=0.01, weight_decay=0.1)
+    opt_b = AdamW(b.items(), lr=0.01, weight_decay=0.1)
+    opt_a.CHUNK = 4   # smaller and larger than at construction
+    opt_b.CHUNK = 10_000
+    run(opt_a, a, grads)
+    run(opt_b, b, grads)
+    for n in SHAPES:
+        np.testing.assert_array_equal(a[n].data, b[n].data, err_msg=n)
