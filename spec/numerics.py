@@ -40,6 +40,33 @@ FWD_ATOL = 1e-12
 # float32 forward vs the float64 forward of the same op, for O(1)-sized values.
 F32_RTOL = 1e-4
 F32_ATOL = 1e-5
+# Implementation forward (float64) vs the spec's NumPy oracle (spec/oracle.py). Both sides compute in
+# float64; the implementation may order its sums differently (fused ops, batched GEMMs), which moves
+# results by a few ulps per op. A GPT stacks a few dozen ops, hence the looser model tolerance.
+OP_RTOL, OP_ATOL = 1e-9, 1e-11
+MODEL_RTOL, MODEL_ATOL = 1e-7, 1e-9
+
+# ---- M1 / M2 (autograd, layers): milestone-specific tolerances below this line.
+
+# ---- M3 / M4 (attention, GPT)
+# causality: outputs at earlier positions may not move when later inputs change (float64 rounding only).
+CAUSAL_ATOL = 1e-12
+# a float32 GPT vs the float64 oracle: a few dozen float32 ops deep.
+F32_MODEL_RTOL, F32_MODEL_ATOL = 1e-3, 1e-4
+
+# ---- M5 (tokenizer)
+
+# ---- M6 (training)
+# a float32 optimizer step / clip vs the same update in float64 (a handful of elementwise ops).
+F32_STEP_RTOL, F32_STEP_ATOL = 1e-5, 1e-6
+
+# ---- M7 (sampling)
+# probabilities after the logit filters vs the NumPy formula (float64).
+PROB_RTOL, PROB_ATOL = 1e-9, 1e-12
+# logits decoded with a KV cache vs recomputed without one (float64).
+CACHE_RTOL, CACHE_ATOL = 1e-10, 1e-10
+
+# ---- end of the tolerances
 
 
 def as_array(impl: Any, t: Any) -> np.ndarray:
@@ -179,3 +206,18 @@ def assert_raises(types: type | tuple[type, ...], what: str, match: Sequence[str
         raise AssertionError(_with_hint(
             f"{what}: expected {names}, got {type(e).__name__}: {e}", hint)) from None
     raise AssertionError(_with_hint(f"{what}: expected {names}, but nothing was raised", hint))
+
+
+# What every contract means by "a clear error" for bad input. Implementations differ in the type they
+# raise for the same mistake (PyTorch raises RuntimeError for a matmul shape mismatch, NumPy ValueError,
+# a hand-written check often TypeError), so any of these types is accepted; AssertionError (an `assert`
+# in the implementation: stripped under `python -O`) and NotImplementedError (reported as "not
+# implemented") are not. What makes the error *clear* is its message: it must name the problem, so each
+# contract passes the regexes its message must match (both shapes, the dtype, the parameter, the token).
+CLEAR_ERROR_TYPES: tuple[type[BaseException], ...] = (ValueError, TypeError, RuntimeError, IndexError, KeyError)
+
+
+def assert_clear_error(what: str, names: Sequence[str] = (), hint: str = "") -> contextlib.AbstractContextManager:
+    """Expect the block to raise a clear error: one of ``CLEAR_ERROR_TYPES`` (or a subclass) whose
+    message matches every regex in ``names`` (what the message must name, e.g. both shapes)."""
+    return assert_raises(CLEAR_ERROR_TYPES, what, match=names, hint=hint)

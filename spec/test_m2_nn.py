@@ -17,8 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spec import oracle
-from spec.numerics import F32_ATOL, F32_RTOL, as_array, assert_close, check_grads
-from spec.oracle import OP_ATOL, OP_RTOL
+from spec.numerics import F32_ATOL, F32_RTOL, OP_ATOL, OP_RTOL, as_array, assert_close, check_grads
 
 pytestmark = pytest.mark.milestone("M2")
 

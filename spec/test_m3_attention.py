@@ -19,12 +19,10 @@ import numpy as np
 import pytest
 
 from spec import oracle
-from spec.numerics import F32_ATOL, F32_RTOL, as_array, assert_close, check_grads
-from spec.oracle import OP_ATOL, OP_RTOL
+from spec.numerics import CAUSAL_ATOL, F32_ATOL, F32_RTOL, OP_ATOL, OP_RTOL, as_array, assert_close, check_grads
 
 pytestmark = pytest.mark.milestone("M3")
 
-CAUSAL_ATOL = 1e-12
 HS = 8  # head size; 1/sqrt(8) vs 1/8 vs 1 are all distinguishable
 
 

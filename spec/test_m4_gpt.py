@@ -23,14 +23,14 @@ import numpy as np
 import pytest
 
 from spec import oracle
-from spec.numerics import GRAD_ATOL, GRAD_RTOL, as_array, assert_close, check_grads, finite_difference
-from spec.oracle import MODEL_ATOL, MODEL_RTOL, OP_ATOL, OP_RTOL
+from spec.numerics import (
+    CAUSAL_ATOL, F32_MODEL_ATOL, F32_MODEL_RTOL, GRAD_ATOL, GRAD_RTOL, MODEL_ATOL, MODEL_RTOL, OP_ATOL, OP_RTOL, as_array,
+    assert_close, check_grads, finite_difference,
+)
 
 pytestmark = pytest.mark.milestone("M4")
 
 CONFIG = dict(block_size=8, vocab_size=11, n_layer=2, n_head=2, n_embd=8, dropout=0.0, bias=True)
-F32_MODEL_RTOL, F32_MODEL_ATOL = 1e-3, 1e-4
-CAUSAL_ATOL = 1e-12
 MODEL_COORDS = 3  # sampled coordinates per parameter for the model-level gradient check
 
 

@@ -28,11 +28,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spec.numerics import as_array, assert_close, assert_raises
+from spec.numerics import F32_STEP_ATOL, F32_STEP_RTOL, as_array, assert_close, assert_raises
 
 pytestmark = pytest.mark.milestone("M6")
 
-F32_RTOL, F32_ATOL = 1e-5, 1e-6
 SHAPES = {"w": (4, 3), "emb": (6, 2), "w3": (2, 3, 2), "bias": (3,), "ln.weight": (5,)}
 
 
@@ -98,7 +97,7 @@ def test_adamw_matches_closed_form_over_10_steps(impl):
         for n, p in params.items():
             got = as_array(impl, p)
             assert got.dtype == np.float32, f"AdamW changed the dtype of {n} to {got.dtype} (must stay float32)"
-            assert_close(got, want[t][n], F32_RTOL, F32_ATOL,
+            assert_close(got, want[t][n], F32_STEP_RTOL, F32_STEP_ATOL,
                          f"AdamW parameter {n} {SHAPES[n]} after step {t + 1} vs the closed-form oracle "
                          f"(check bias correction 1-beta^t with t counted from 1, decoupled decay, "
                          f"eps outside the sqrt, and that zero_grad clears the previous gradient)")
@@ -133,7 +132,7 @@ def test_adamw_weight_decay_is_decoupled_and_skips_1d_params(impl):
         impl.optimizer_zero_grad(opt)
     for n, p in params.items():
         factor = (1 - 0.1 * 0.5) ** 3 if len(SHAPES[n]) >= 2 else 1.0
-        assert_close(as_array(impl, p), values[n] * factor, F32_RTOL, F32_ATOL,
+        assert_close(as_array(impl, p), values[n] * factor, F32_STEP_RTOL, F32_STEP_ATOL,
                      f"AdamW with zero gradients, 3 steps, lr 0.1, weight_decay 0.5: param {n} {SHAPES[n]} "
                      f"must be scaled by {factor:.6f} (decay multiplies 2+-dim params by 1-lr*wd each step, "
                      f"is never added to the gradient, and is not applied to 1-D biases/LayerNorm weights)")

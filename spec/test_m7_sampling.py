@@ -21,7 +21,7 @@ Contracts (see the M7 section of spec/adapter_template.py):
 Tolerances: probabilities vs the oracle: |got - expected| <= PROB_ATOL + PROB_RTOL * expected
 (both sides are float64 softmaxes; they may differ by a few ulps). Cached vs uncached logits of
 the same implementation: CACHE_RTOL/CACHE_ATOL (float64, only summation order differs).
-Implementation vs the spec's own NumPy GPT (spec/oracle.py): oracle.MODEL_RTOL/MODEL_ATOL.
+Implementation vs the spec's own NumPy GPT (spec/oracle.py): MODEL_RTOL/MODEL_ATOL (spec/numerics.py).
 """
 from __future__ import annotations
 
@@ -33,12 +33,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spec import oracle
-from spec.numerics import assert_close
+from spec.numerics import CACHE_ATOL, CACHE_RTOL, MODEL_ATOL, MODEL_RTOL, PROB_ATOL, PROB_RTOL, assert_close
 
 pytestmark = pytest.mark.milestone("M7")
 
-PROB_RTOL, PROB_ATOL = 1e-9, 1e-12
-CACHE_RTOL, CACHE_ATOL = 1e-10, 1e-10
 N_DRAWS = 10_000
 ALPHA = 1e-3
 
@@ -364,7 +362,7 @@ def test_step_logits_cached_equals_recompute_past_block_size(impl, model):
                      f"not re-filled when it slides)")
     for j in range(len(cont) + 1):
         expected = window_logits(np.concatenate([PROMPT, cont[:j]]))
-        assert_close(cached[j], expected, oracle.MODEL_RTOL, oracle.MODEL_ATOL,
+        assert_close(cached[j], expected, MODEL_RTOL, MODEL_ATOL,
                      f"cached next-token logits after {len(PROMPT) + j} tokens vs the spec's NumPy GPT on the last "
                      f"block_size tokens")
 
@@ -394,7 +392,7 @@ def test_step_logits_window_shift_cached_equals_recompute(impl, model):
         assert_close(cached[j], fresh[j], CACHE_RTOL, CACHE_ATOL,
                      f"{where}: KV-cache decoding vs recomputing the same window (likely cause: the cache not "
                      f"re-filled when the window moves, or cached and uncached decoding using different windows)")
-        assert_close(cached[j], window_logits(seq, shift), oracle.MODEL_RTOL, oracle.MODEL_ATOL,
+        assert_close(cached[j], window_logits(seq, shift), MODEL_RTOL, MODEL_ATOL,
                      f"{where}: cached logits vs the spec's NumPy GPT on that window (likely cause: the window "
                      f"start is not the smallest multiple of window_shift that fits)")
 
