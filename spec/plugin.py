@@ -274,6 +274,13 @@ def pytest_configure(config: pytest.Config) -> None:
         path = config.getoption(option)
         if path and not Path(path).resolve().parent.is_dir():
             raise pytest.UsageError(f"{option} {path}: the folder {Path(path).resolve().parent} does not exist")
+    if config.getoption("--gradescope") or config.getoption("--spec-points"):
+        from spec import points
+
+        try:
+            config._numgpt_points = points.load(config.getoption("--spec-points"))
+        except ValueError as e:
+            raise pytest.UsageError(str(e)) from None
     config._numgpt_grader = Grader(config)
     config.pluginmanager.register(config._numgpt_grader, "numgpt-grader")
     isolation.register(config)
@@ -453,10 +460,9 @@ def write_outputs(config: pytest.Config, results: dict[str, dict], load_error: s
         Path(path).write_text(json.dumps(grade_payload(impl_spec(config), results, load_error), indent=2))
     path = config.getoption("--gradescope")
     if path:
-        from spec import gradescope, points
+        from spec import gradescope
 
-        table = points.load(config.getoption("--spec-points"))
-        Path(path).write_text(json.dumps(gradescope.results(results, table, load_error), indent=2))
+        Path(path).write_text(json.dumps(gradescope.results(results, config._numgpt_points, load_error), indent=2))
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
