@@ -354,7 +354,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         if record["outcome"] is None:  # failed without an exception of the test's own (strict xfail, say)
             record.update(outcome="failed", kind="error", message=_first_line(str(report.longrepr)),
                           details=str(report.longrepr))
-        report.user_properties += [("kind", record["kind"]), ("where", record["where"])]
+        failure = [("kind", record["kind"]), ("where", record["where"])]
+        report.user_properties += failure
+        item.user_properties += failure  # copied into the teardown report, whose properties --junitxml writes
     elif report.skipped:
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         record.update(outcome="skipped", kind=None, where=None, message=reason, details=reason)
