@@ -31,6 +31,8 @@ from spec import points as points_module
 from spec.isolation import DEFAULT_TIMEOUT, describe_exit
 from spec.plugin import MILESTONES, OUTCOMES, ROOT, grade_payload
 
+INTERRUPT_GRACE = 60.0  # s for an interrupted pytest to write its grade before it is killed
+
 
 def find_submissions(folder: Path) -> dict[str, Path]:
     """Submission name -> adapter file, sorted by name."""
@@ -63,15 +65,26 @@ def grade_one(name: str, adapter: Path, out: Path, args: argparse.Namespace) -> 
         try:
             code = process.wait(timeout=args.submission_timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)  # the grading process group we started, workers included
-            process.wait()
-            code = None
+            # Out of time: interrupt pytest and its workers (Ctrl-C to the process group we started):
+            # it records every test it did not finish and writes the grade. What is left is killed.
+            os.killpg(process.pid, signal.SIGINT)
+            try:
+                code = process.wait(timeout=INTERRUPT_GRACE)
+            except subprocess.TimeoutExpired:
+                code = None
             error = f"grading did not finish within {args.submission_timeout:g} s (--submission-timeout)"
+            try:
+                os.killpg(process.pid, signal.SIGKILL)  # what is left of the process group we started (workers)
+            except ProcessLookupError:
+                pass
+            process.wait()
     try:
         grade = json.loads(grade_file.read_text())
     except (OSError, ValueError):
         grade = grade_payload(str(adapter), {}, error or f"the grading process {describe_exit(code)} without a grade (see {log.name})")
-        grade_file.write_text(json.dumps(grade, indent=2))
+    if error and not grade.get("error"):
+        grade["error"] = error
+    grade_file.write_text(json.dumps(grade, indent=2))
     return grade
 
 

@@ -236,10 +236,7 @@ def register(config: pytest.Config) -> None:
     config.pluginmanager.register(config._numgpt_isolation, "numgpt-isolation")
 
 
-def finish(config: pytest.Config, grader: Any, exitstatus: int) -> None:
-    """Complete the records: tests that a dying worker never ran are failed, kind "crash"."""
+def collected_ids(config: pytest.Config) -> list[str]:
+    """The node ids the xdist workers collected (after -k / deselection), on the controller."""
     isolation = getattr(config, "_numgpt_isolation", None)
-    session = grader.session
-    stopped = exitstatus == pytest.ExitCode.INTERRUPTED or (session is not None and (session.shouldstop or session.shouldfail))
-    if isolation is not None and isolation.collected and grader.load_error is None and not stopped:
-        grader.record_not_run(isolation.collected, "not run: the test processes crashed too often (--max-worker-restart)")
+    return list(isolation.collected) if isolation is not None else []

@@ -291,7 +291,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    isolation.add_time_limits(config, [item for item in items if _milestone(item)])
+    isolation.add_time_limits(config, [i for i in items if _milestone(i) and not i.get_closest_marker("bench")])
     if config.getoption("--bench"):
         return
     keep, drop = [], []
@@ -390,6 +390,7 @@ class Grader:
         self.file_milestones: dict[str, str] = {}
         self.session: pytest.Session | None = None
         self.load_error: str | None = None
+        self.selected: list[str] = []  # the spec tests this process collected (none on an xdist controller)
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         self.session = session
@@ -412,20 +413,34 @@ class Grader:
         if record.get("kind") == "assertion" and self.config.getoption("--spec-stop-at-assertion") and self.session:
             self.session.shouldstop = "a spec assertion failed (--spec-stop-at-assertion)"
 
-    def record_not_run(self, nodeids: list[str], message: str) -> None:
-        """Tests the run never reported (their worker died too often): failed, kind "crash"."""
-        for nodeid in nodeids:
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.selected = [item.nodeid for item in session.items if _milestone(item)]
+
+    def record_not_run(self, exitstatus: int) -> None:
+        """Complete the records: a selected spec test the run never reported is failed. That
+        happens when the run is interrupted (Ctrl-C; the batch grader's --submission-timeout
+        interrupts a submission that ran out of time) or when xdist gave up restarting workers
+        that crashed. Not after -x or --spec-stop-at-assertion: that stop was asked for."""
+        session = self.session
+        if self.load_error or session is None or (exitstatus != pytest.ExitCode.INTERRUPTED and
+                                                  (session.shouldstop or session.shouldfail)):
+            return
+        if exitstatus == pytest.ExitCode.INTERRUPTED:
+            kind, message = "timeout", "not finished: the run was interrupted (Ctrl-C, or the batch grader's --submission-timeout)"
+        else:
+            kind, message = "crash", "not run: the test processes crashed too often (--max-worker-restart)"
+        for nodeid in self.selected or isolation.collected_ids(self.config):
             path = nodeid.split("::")[0]
             milestone = self.file_milestones.get(path) or milestone_of_file(path)
             if milestone and nodeid not in self.results:
-                self.results[nodeid] = {"name": nodeid, "milestone": milestone, "outcome": "failed", "kind": "crash",
+                self.results[nodeid] = {"name": nodeid, "milestone": milestone, "outcome": "failed", "kind": kind,
                                         "where": None, "message": message, "details": message, "also": []}
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if hasattr(self.config, "workerinput"):
             return  # an xdist worker: the controller writes the files
-        isolation.finish(self.config, self, exitstatus)
+        self.record_not_run(exitstatus)
         write_outputs(self.config, self.results, self.load_error)
 
 

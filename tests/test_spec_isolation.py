@@ -57,10 +57,10 @@ EXPECTED = {
 def _grade(tmp_path: Path, source: str, *args: str) -> tuple[subprocess.CompletedProcess, dict]:
     adapter, out = tmp_path / "broken_adapter.py", tmp_path / "grade.json"
     adapter.write_text(source)
-    result = subprocess.run(
+    result = subprocess.run(  # a session of its own: a Ctrl-C to the run's process group stays there
         [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", *args, "--impl", str(adapter),
          "--spec-timeout", "2", "--spec-memory", "300", "--grade-json", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300)
+        cwd=ROOT, capture_output=True, text=True, timeout=300, start_new_session=True)
     assert out.exists(), result.stdout[-3000:] + result.stderr[-3000:]
     return result, json.loads(out.read_text())
 
@@ -113,3 +113,17 @@ def test_an_adapter_that_crashes_on_import_scores_nothing_with_a_reason(tmp_path
     assert grade["tests"] == [] and grade["error"] == (
         f"cannot load the adapter {str(tmp_path / 'broken_adapter.py')!r}: the process importing it exited with code 7")
     assert grade["error"] in result.stderr
+
+
+@pytest.mark.slow
+def test_an_interrupted_run_records_what_it_did_not_finish(tmp_path: Path) -> None:
+    """The batch grader interrupts a submission that runs out of time (Ctrl-C to its process group):
+    the test that was running and those not started are failed, the others keep their result."""
+    source = ("import os, signal\nfrom spec.reference_adapter import *  # noqa: F401,F403\n\n\n"
+              "def relu(a):\n    os.killpg(os.getpgid(0), signal.SIGINT)\n    while True: pass  # noqa: E701\n")
+    selection = ["spec/test_m1_ops.py", "-k", "test_forward and (mul-self or relu or exp)", "-p", "no:randomly"]
+    result, grade = _grade(tmp_path, source, *selection, "-n", "1")
+    assert result.returncode == 2, result.stdout[-2000:]
+    outcomes = {_op(t["name"]): (t["outcome"], t["kind"], t["message"]) for t in grade["tests"]}
+    interrupted = ("failed", "timeout", "not finished: the run was interrupted (Ctrl-C, or the batch grader's --submission-timeout)")
+    assert outcomes == {"mul": ("passed", None, ""), "relu": interrupted, "exp": interrupted}, outcomes
