@@ -270,6 +270,8 @@ def expect_float(value: Any, what: str, expected: str = "a float") -> float:
     bool, str or None."""
     if value is None or isinstance(value, (bool, str, bytes)):
         raise AssertionError(f"{what} returned {describe(value)}, expected {expected}")
+    if isinstance(value, np.ndarray) and value.size == 1:
+        value = value.reshape(())  # float() of a 1-element 1-D array is deprecated in NumPy 2
     try:
         return float(value)
     except (TypeError, ValueError):

@@ -368,4 +368,5 @@ def test_tiny_model_memorises_a_sequence(impl):
         impl.optimizer_zero_grad(opt)
     assert losses[0] > MEMORISE_START_LOSS and losses[-1] < MEMORISE_FINAL_LOSS, (
         f"memorising one 16-token window: loss {losses[0]:.3f} -> {losses[-1]:.4f} after 150 steps, expected "
-        f"> {MEMORISE_START_LOSS} -> < {MEMORISE_FINAL_LOSS} (losses every 25 steps: {[round(v, 3) for v in losses[::25]]})")
+        f"> {MEMORISE_START_LOSS} -> < {MEMORISE_FINAL_LOSS} (losses every 25 steps: "
+        f"{[round(v, 3) for v in losses[::25]]})")
