@@ -235,9 +235,11 @@ class BPETokenizer:
             return list(chain.from_iterable(map(lookup, chunks)))
         except KeyError:
             pass
-        missing = set(chunks).difference(cache)
+        distinct = set(chunks)
+        missing = distinct.difference(cache)
         if len(cache) + len(missing) > self._cache_size:
-            cache.clear()
+            cache.clear()  # the chunks that were cached are gone too: all of them are missing now
+            missing = distinct
         if len(missing) <= self._cache_size:
             bpe = self._bpe
             for chunk in missing:
