@@ -48,12 +48,28 @@ OP_RTOL, OP_ATOL = 1e-9, 1e-11
 MODEL_RTOL, MODEL_ATOL = 1e-7, 1e-9
 
 # ---- M1 / M2 (autograd, layers): milestone-specific tolerances below this line.
+# dropout's kept values x / (1 - p) and its gradient g / (1 - p): one multiply each, rounding only.
+DROPOUT_SCALE_RTOL = 1e-12
+# dropout's kept fraction vs 1 - p: this many binomial standard deviations (false alarm < 1e-6).
+DROPOUT_SIGMAS = 5.0
+# a loss of logits of magnitude 1e4 is itself ~1e4: 1e-10 relative of it, as an absolute bound.
+HUGE_LOSS_ATOL = 1e-6
+# the finite-difference step for ops at a realistic size (~3e5 elements): the scalar sum(out * r) over
+# that many terms carries ~1e-13 of rounding, which FD_EPS would amplify to ~1e-7 (GRAD_ATOL itself); a
+# 100x larger step keeps rounding at ~1e-9, and the O(eps^2) truncation is ~1e-9 for these smooth ops
+# (measured: <= 2e-9 against the reference), so GRAD_RTOL/GRAD_ATOL still apply with a wide margin.
+LARGE_FD_EPS = 1e-4
 
 # ---- M3 / M4 (attention, GPT)
 # causality: outputs at earlier positions may not move when later inputs change (float64 rounding only).
 CAUSAL_ATOL = 1e-12
 # a float32 GPT vs the float64 oracle: a few dozen float32 ops deep.
 F32_MODEL_RTOL, F32_MODEL_ATOL = 1e-3, 1e-4
+# the GPT loss of logits of magnitude ~1e4 vs the oracle: a loss of ~1e4 through a whole model.
+HUGE_MODEL_LOSS_RTOL, HUGE_MODEL_LOSS_ATOL = 1e-6, 1e-6
+# init statistics (sample mean, std, correlation between two weights) within this many standard
+# errors of their expected value (false alarm < 1e-8 per check).
+INIT_SIGMAS = 6.0
 
 # ---- M5 (tokenizer)
 
@@ -94,14 +110,49 @@ TEMPERATURE_FIT_RTOL = 1e-6
 # ---- end of the tolerances
 
 
-def as_array(impl: Any, t: Any) -> np.ndarray:
-    """An implementation's tensor (or anything array-like) as a NumPy array."""
+class AdapterError(Exception):
+    """An adapter function raised while the spec was only reading a value (e.g. ``to_numpy``); the
+    message names the function and the original error, which is chained as ``__cause__``."""
+
+
+def _describe(value: Any) -> str:
+    shape = getattr(value, "shape", None)
+    return f"{type(value).__name__}" + (f" of shape {tuple(shape)}" if shape is not None else "")
+
+
+def as_array(impl: Any, t: Any, what: str = "") -> np.ndarray:
+    """An implementation's tensor as a NumPy array, through the adapter's ``to_numpy``.
+
+    Plain NumPy arrays and Python/NumPy numbers are accepted as they are when ``to_numpy`` does
+    not take them. An error raised by ``to_numpy`` on anything else surfaces here, named
+    (``AdapterError``: "the adapter's to_numpy(...) raised ..."), never as a confusing object array
+    later. ``None`` or a non-numeric result (a wrong return type) is an AssertionError that says
+    what was returned; ``what`` names the value (e.g. "the loss returned by gpt_forward").
+    """
+    label = what or "a value the spec reads"
+    if t is None:
+        raise AssertionError(f"{label}: got None where a tensor was expected")
     try:
-        return np.asarray(impl.to_numpy(t))
+        value = impl.to_numpy(t)
     except NotImplementedError:
         raise
-    except Exception:
-        return np.asarray(t)
+    except Exception as e:
+        if type(t) is np.ndarray or isinstance(t, (np.generic, int, float, bool)):
+            value = t
+        elif isinstance(t, (tuple, list, dict)):
+            raise AssertionError(
+                f"{label}: expected one tensor, got a {type(t).__name__} (a wrong return type; "
+                f"to_numpy raised {type(e).__name__}: {e})") from None
+        else:
+            raise AdapterError(f"the adapter's to_numpy({_describe(t)}) raised {type(e).__name__}: {e}") from e
+    if value is None:
+        raise AssertionError(f"{label}: the adapter's to_numpy({_describe(t)}) returned None, expected an array")
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "biufc":
+        raise AssertionError(
+            f"{label}: expected a numeric tensor, got {_describe(t)} (to_numpy gave a {arr.dtype} array: "
+            f"a wrong return type, e.g. a tuple, a list of tensors or a dict where one tensor belongs)")
+    return arr
 
 
 def finite_difference(f: Callable[[list[np.ndarray]], float], arrays: list[np.ndarray], i: int,
@@ -151,15 +202,15 @@ def assert_close(actual: Any, expected: Any, rtol: float, atol: float, what: str
 
 def check_grads(impl: Any, fn: Callable[..., Any], inputs: Sequence[np.ndarray], *, what: str,
                 wrt: Sequence[int] | None = None, rtol: float = GRAD_RTOL, atol: float = GRAD_ATOL,
-                seed: int = 0, max_coords: int | None = None, hint: str = "") -> None:
+                seed: int = 0, max_coords: int | None = None, hint: str = "", eps: float = FD_EPS) -> None:
     """Check the gradients of ``fn`` (built from adapter ops) against finite differences.
 
     ``fn`` takes one implementation tensor per input and returns a tensor. The scalar checked is
     ``L = sum(fn(x) * r)`` for a fixed random ``r``, so every output element contributes. The
     analytic gradient comes from ``impl.backward(out, r)``. ``wrt`` picks which inputs to check
     (default: all floating ones); ``max_coords`` samples that many coordinates per input
-    instead of checking every element (for large inputs). ``hint`` is appended to a failure
-    message as the likely cause.
+    instead of checking every element (for large inputs), ``eps`` is the finite-difference step.
+    ``hint`` is appended to a failure message as the likely cause.
     """
     arrays = [np.array(a, dtype=np.float64 if np.asarray(a).dtype.kind == "f" else np.asarray(a).dtype, copy=True)
               for a in inputs]
@@ -167,7 +218,7 @@ def check_grads(impl: Any, fn: Callable[..., Any], inputs: Sequence[np.ndarray],
         wrt = [i for i, a in enumerate(arrays) if a.dtype.kind == "f"]
     leaves = [impl.tensor(a.copy(), requires_grad=(i in wrt)) for i, a in enumerate(arrays)]
     out = fn(*leaves)
-    out_np = as_array(impl, out)
+    out_np = as_array(impl, out, f"{what}: the output")
     rng = np.random.default_rng(seed)
     r = rng.standard_normal(out_np.shape)
     impl.backward(out, r)
@@ -187,7 +238,7 @@ def check_grads(impl: Any, fn: Callable[..., Any], inputs: Sequence[np.ndarray],
         if max_coords is not None and arrays[i].size > max_coords:
             flat = rng.choice(arrays[i].size, size=max_coords, replace=False)
             coords = [tuple(int(c) for c in np.unravel_index(k, arrays[i].shape)) for k in flat]
-        numeric = finite_difference(scalar, arrays, i, coords=coords)
+        numeric = finite_difference(scalar, arrays, i, eps=eps, coords=coords)
         if coords is not None:
             mask = ~np.isnan(numeric)
             assert_close(analytic[mask], numeric[mask], rtol, atol,
@@ -233,19 +284,44 @@ def assert_raises(types: type | tuple[type, ...], what: str, match: Sequence[str
     raise AssertionError(_with_hint(f"{what}: expected {names}, but nothing was raised", hint))
 
 
-# What every contract means by "a clear error" for bad input. Implementations differ in the type they
-# raise for the same mistake (PyTorch raises RuntimeError for a matmul shape mismatch, NumPy ValueError,
-# a hand-written check often TypeError), so any of these types is accepted; AssertionError (an `assert`
-# in the implementation: stripped under `python -O`) and NotImplementedError (reported as "not
-# implemented") are not. What makes the error *clear* is its message: it must name the problem, so each
-# contract passes the regexes its message must match (both shapes, the dtype, the parameter, the token).
+# What every contract means by "a clear error" for bad input, the ONE rule all contracts use:
+#
+# * the type: any of CLEAR_ERROR_TYPES (or a subclass). Implementations differ in the type they raise
+#   for the same mistake (PyTorch raises RuntimeError for a matmul shape mismatch, NumPy ValueError, a
+#   hand-written check often TypeError or IndexError), and a grader must not fail one of them for that.
+#   AssertionError (an `assert` in the implementation: stripped under `python -O`) and
+#   NotImplementedError (reported as "not implemented") are not clear errors.
+# * the message: it must NAME the problem, so each contract passes the regexes its message must match:
+#   both shapes of a shape mismatch, the dtype, the parameter, the offending id or token.
 CLEAR_ERROR_TYPES: tuple[type[BaseException], ...] = (ValueError, TypeError, RuntimeError, IndexError, KeyError)
 
 
 def assert_clear_error(what: str, names: Sequence[str] = (), hint: str = "") -> contextlib.AbstractContextManager:
-    """Expect the block to raise a clear error: one of ``CLEAR_ERROR_TYPES`` (or a subclass) whose
-    message matches every regex in ``names`` (what the message must name, e.g. both shapes)."""
+    """Expect the block to raise a clear error (the rule above): one of ``CLEAR_ERROR_TYPES``
+    whose message matches every regex in ``names`` (what the message must name, e.g. both shapes).
+    Nothing raised, another type, or a message that does not name the problem is an AssertionError
+    saying which."""
     return assert_raises(CLEAR_ERROR_TYPES, what, match=names, hint=hint)
+
+
+def shape_regex(shape: Sequence[int]) -> str:
+    """A regex that finds ``shape`` in a message however it is printed: ``(2, 3)``, ``[2, 3]``,
+    ``2x3``, ``torch.Size([2, 3])``."""
+    return r"(?<!\d)" + r"\s*[,x]\s*".join(str(int(n)) for n in shape) + r"(?!\d)"
+
+
+def diagnose(actual: Any, candidates: Sequence[tuple[str, Any]], rtol: float, atol: float, default: str = "") -> str:
+    """The hint of the first candidate whose value ``actual`` matches (within rtol/atol), else
+    ``default``. A hint names a cause only when the evidence shows it: each candidate is
+    ``(hint, value the implementation would produce with that bug)``, e.g. the post-LN oracle."""
+    actual = np.asarray(actual, dtype=np.float64) if np.asarray(actual).dtype.kind in "biuf" else None
+    if actual is None:
+        return default
+    for hint, value in candidates:
+        value = np.asarray(value, dtype=np.float64)
+        if value.shape == actual.shape and np.allclose(actual, value, rtol=rtol, atol=atol):
+            return hint
+    return default
 
 
 # ---- return values and frequencies (M6 / M7 contracts; coordinate-free helpers)
