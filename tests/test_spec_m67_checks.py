@@ -107,3 +107,13 @@ def test_utf8_finish_hint_only_when_the_flush_is_missing():
     double = Impl(utf8_stream=lambda chunks: ref.utf8_stream(chunks)[:-1] + ["\ufffd\ufffd"])
     message = failure(m7.test_utf8_stream_replaces_invalid_and_truncated_bytes, double)
     assert "as one U+FFFD" in message and "finish() did not flush" not in message, message
+
+
+def test_wrong_return_values_are_named_in_m7():
+    message = failure(m7.test_top_k_keeps_exactly_k_highest, Impl(filter_logits=lambda *a, **k: None), 2)
+    assert "filter_logits({'temperature': 1.0, 'top_k': 2}) returned None, expected float probabilities" in message
+    message = failure(m7.test_utf8_stream_handles_boundaries_inside_characters, Impl(utf8_stream=lambda c: "".join(
+        b.decode("utf-8", "replace") for b in c)))
+    assert "returned a str" in message and "expected a list of 3 strings" in message, message
+    message = failure(m7.test_sample_is_seeded, Impl(sample=lambda *a, **k: [0.5] * 200))
+    assert "returned a float64 array, expected signed integer or unsigned integer values" in message, message
