@@ -117,3 +117,16 @@ def test_wrong_return_values_are_named_in_m7():
     assert "returned a str" in message and "expected a list of 3 strings" in message, message
     message = failure(m7.test_sample_is_seeded, Impl(sample=lambda *a, **k: [0.5] * 200))
     assert "returned a float64 array, expected signed integer or unsigned integer values" in message, message
+
+
+def test_adamw_hint_names_the_bug_only_when_its_oracle_matches():
+    from tests.mutants._adamw import PlainAdamW
+
+    def with_bug(**switches):
+        return Impl(adamw=lambda params, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0: PlainAdamW(
+            params, lr, betas, eps, weight_decay, **switches))
+
+    message = failure(m6.test_adamw_matches_closed_form_over_10_steps, with_bug(decay_after_update=True))
+    assert "Likely cause: the weight decay is applied after the Adam update" in message, message
+    message = failure(m6.test_adamw_matches_closed_form_over_10_steps, with_bug(bias_correction_offset=2))
+    assert "Likely cause" not in message, message  # off by two: no known bug reproduces it
