@@ -126,6 +126,31 @@ def oracle_lr(it, warmup, decay_iters, max_lr, min_lr):
     return min_lr + 0.5 * (1 + math.cos(math.pi * r)) * (max_lr - min_lr)
 
 
+def _cosine(it, warmup, decay_iters, max_lr, min_lr, r):
+    return min_lr + 0.5 * (1 + math.cos(math.pi * r)) * (max_lr - min_lr) if warmup <= it < decay_iters else None
+
+
+# Known schedule bugs: the hint, and what the bug returns (None: no different value at this step).
+SCHEDULE_BUGS = [
+    ("the warmup is off by one (max_lr * step / warmup_iters: 0 at step 0)",
+     lambda it, w, d, hi, lo: hi * it / w if it < w else None),
+    ("the warmup ends one step late (max_lr * (step + 1) / warmup_iters)",
+     lambda it, w, d, hi, lo: hi * (it + 1) / w if it < w else None),
+    ("the cosine decays to 0 instead of to min_lr",
+     lambda it, w, d, hi, lo: _cosine(it, w, d, hi, 0.0, (it - w) / (d - w))),
+    ("the cosine's progress ignores the warmup (r = step / lr_decay_iters)",
+     lambda it, w, d, hi, lo: _cosine(it, w, d, hi, lo, it / d)),
+    ("the schedule returns 0 (not min_lr) after lr_decay_iters", lambda it, w, d, hi, lo: 0.0 if it >= d else None),
+]
+
+
+def schedule_hint(got, step, warmup, decay_iters, max_lr, min_lr) -> str:
+    """The bug whose schedule gives ``got`` at this step, if one does."""
+    candidates = [(hint, value) for hint, bug in SCHEDULE_BUGS
+                  if (value := bug(step, warmup, decay_iters, max_lr, min_lr)) is not None]
+    return diagnose(np.float64(got), candidates, SCHEDULE_RTOL, SCHEDULE_ATOL)
+
+
 # ----------------------------------------------------------------------------- AdamW
 
 
@@ -209,8 +234,10 @@ SCHEDULE = dict(warmup_iters=100, lr_decay_iters=2000, max_lr=1e-3, min_lr=1e-4)
 def test_lr_schedule_values(impl, step, expected, where):
     call = f"lr_schedule({step}, warmup_iters=100, lr_decay_iters=2000, max_lr=1e-3, min_lr=1e-4)"
     got = expect_float(impl.lr_schedule(step, **SCHEDULE), call, "the learning rate (a float)")
+    hint = schedule_hint(got, step, *SCHEDULE.values())
     assert got == pytest.approx(expected, rel=SCHEDULE_RTOL, abs=SCHEDULE_ATOL), (
-        f"{call} at {where}: got {got!r}, expected {expected!r} (rel {SCHEDULE_RTOL:g})")
+        f"{call} at {where}: got {got!r}, expected {expected!r} (rel {SCHEDULE_RTOL:g})"
+        + (f". Likely cause: {hint}" if hint else ""))
 
 
 @settings(max_examples=30, deadline=None, derandomize=True, database=None)
@@ -219,7 +246,9 @@ def test_lr_schedule_matches_formula_everywhere(impl, warmup, span, step):
     call = f"lr_schedule({step}, warmup_iters={warmup}, lr_decay_iters={warmup + span}, 6e-4, 6e-5)"
     got = expect_float(impl.lr_schedule(step, warmup, warmup + span, 6e-4, 6e-5), call, "the learning rate (a float)")
     want = oracle_lr(step, warmup, warmup + span, 6e-4, 6e-5)
-    assert got == pytest.approx(want, rel=SCHEDULE_RTOL, abs=SCHEDULE_ATOL), f"{call}: got {got!r}, expected {want!r}"
+    hint = schedule_hint(got, step, warmup, warmup + span, 6e-4, 6e-5)
+    assert got == pytest.approx(want, rel=SCHEDULE_RTOL, abs=SCHEDULE_ATOL), (
+        f"{call}: got {got!r}, expected {want!r}" + (f". Likely cause: {hint}" if hint else ""))
 
 
 # ----------------------------------------------------------------------------- clipping
@@ -241,9 +270,17 @@ def test_clip_grad_norm(impl, norm, max_norm):
     params, gs = grads_with_norm(impl, norm)
     call = f"clip_grad_norm(3 params with a global gradient norm of {norm}, max_norm={max_norm})"
     got = expect_float(impl.clip_grad_norm(params, max_norm), call, "the total norm before clipping (a float)")
+    hint = diagnose(np.float64(got), [
+        ("returned the norm after clipping (min(norm, max_norm))", min(norm, max_norm)),
+        ("the norm of the last parameter's gradient only", math.sqrt(float(np.sum(gs[-1] ** 2)))),
+        ("the norm of the first parameter's gradient only", math.sqrt(float(np.sum(gs[0] ** 2)))),
+        ("the squared norm (no square root)", norm ** 2),
+        ("the sum of the per-parameter norms instead of the norm of all gradients together",
+         math.fsum(math.sqrt(float(np.sum(g ** 2))) for g in gs)),
+    ], CLIP_NORM_RTOL, 0.0)
     assert got == pytest.approx(norm, rel=CLIP_NORM_RTOL), (
         f"{call} must return the global norm sqrt(sum of every gradient's squares) BEFORE clipping: got {got}, "
-        f"expected {norm} (rel {CLIP_NORM_RTOL:g})")
+        f"expected {norm} (rel {CLIP_NORM_RTOL:g})" + (f". Likely cause: {hint}" if hint else ""))
     after = [np.asarray(impl.grad(p), dtype=np.float64) for p in params]
     if norm > max_norm:
         total = math.sqrt(sum(float(np.sum(a * a)) for a in after))
