@@ -419,9 +419,7 @@ def window_start(n: int, window_shift: int = 1) -> int:
 def window_logits(seq: np.ndarray, window_shift: int = 1) -> np.ndarray:
     """The oracle's next-token logits for ``seq``: the spec's own GPT on its window (window_shift 1:
     the last block_size tokens)."""
-    seq = np.asarray(seq)
-    window = seq[window_start(len(seq), window_shift):]
-    return oracle.gpt_forward(CONFIG, STATE, window[None])[0][0, -1]
+    return window_logits_from(seq, window_start(len(seq), window_shift))
 
 
 def greedy_oracle(prompt: np.ndarray, n: int, window_shift: int = 1) -> np.ndarray:
@@ -429,6 +427,36 @@ def greedy_oracle(prompt: np.ndarray, n: int, window_shift: int = 1) -> np.ndarr
     for _ in range(n):
         seq.append(int(np.argmax(window_logits(np.array(seq), window_shift))))
     return np.array(seq)
+
+
+def cache_hint(n_prompt: int, j: int, window_shift: int) -> str:
+    """Why row j of cached decoding (after n_prompt + j tokens) can be the first to differ from
+    recomputing, read from where it is: the prompt, the step at which the window moves, or a
+    1-token step while the window stays (the rows before it agreed: the loop stops at the first)."""
+    if j == 0:
+        return ("the prompt's own logits differ: the whole prompt goes through the cache in one forward (several "
+                "new positions at once, with the causal mask among them)")
+    before, now = window_start(n_prompt + j - 1, window_shift), window_start(n_prompt + j, window_shift)
+    if before != now:
+        return (f"the window moves at this step (its start goes from token {before} to {now}) and every step before "
+                f"agreed: when it moves, each kept token has a new position, so the cache must be re-filled from the "
+                f"new window (not shifted, rolled or kept)")
+    return ("a 1-token cached step while the window stays put differs: the new token's position (the number of "
+            "cached positions) or the keys/values it attends to")
+
+
+def window_hint(got: np.ndarray, seq: np.ndarray, start: int) -> str:
+    """The other window start whose oracle logits ``got`` are, if one is."""
+    block = CONFIG["block_size"]
+    for other in range(max(0, len(seq) - block), len(seq)):
+        if other != start and np.allclose(got, window_logits_from(seq, other), rtol=MODEL_RTOL, atol=MODEL_ATOL):
+            return (f"these are the logits of the window starting at token {other}; it starts at {start}, the smallest "
+                    f"multiple of window_shift that leaves at most block_size tokens")
+    return ""
+
+
+def window_logits_from(seq: np.ndarray, start: int) -> np.ndarray:
+    return oracle.gpt_forward(CONFIG, STATE, np.asarray(seq)[start:][None])[0][0, -1]
 
 
 def test_step_logits_cached_equals_recompute_past_block_size(impl, model):
@@ -440,8 +468,9 @@ def test_step_logits_cached_equals_recompute_past_block_size(impl, model):
         n = len(PROMPT) + j
         assert_close(cached[j], fresh[j], CACHE_RTOL, CACHE_ATOL,
                      f"next-token logits after {n} tokens (block_size {CONFIG['block_size']}): KV-cache decoding vs "
-                     f"recomputing the last block_size tokens (likely cause: cache positions off, or the window "
-                     f"not re-filled when it slides)")
+                     f"recomputing the last block_size tokens",
+                     window_hint(cached[j], np.concatenate([PROMPT, cont[:j]]), window_start(n))
+                     or cache_hint(len(PROMPT), j, 1))
     for j in range(len(cont) + 1):
         expected = window_logits(np.concatenate([PROMPT, cont[:j]]))
         assert_close(cached[j], expected, MODEL_RTOL, MODEL_ATOL,
@@ -474,11 +503,13 @@ def test_step_logits_window_shift_cached_equals_recompute(impl, model):
         where = (f"next-token logits after {len(seq)} tokens (block_size {CONFIG['block_size']}, window_shift "
                  f"{shift}: the window is tokens {start}..{len(seq) - 1})")
         assert_close(cached[j], fresh[j], CACHE_RTOL, CACHE_ATOL,
-                     f"{where}: KV-cache decoding vs recomputing the same window (likely cause: the cache not "
-                     f"re-filled when the window moves, or cached and uncached decoding using different windows)")
-        assert_close(cached[j], window_logits(seq, shift), MODEL_RTOL, MODEL_ATOL,
-                     f"{where}: cached logits vs the spec's NumPy GPT on that window (likely cause: the window "
-                     f"start is not the smallest multiple of window_shift that fits)")
+                     f"{where}: KV-cache decoding vs recomputing the same window",
+                     window_hint(cached[j], seq, start) or cache_hint(len(prompt), j, shift))
+        expected = window_logits(seq, shift)
+        hint = "" if np.allclose(cached[j], expected, rtol=MODEL_RTOL, atol=MODEL_ATOL) else window_hint(cached[j], seq,
+                                                                                                        start)
+        assert_close(cached[j], expected, MODEL_RTOL, MODEL_ATOL,
+                     f"{where}: cached logits vs the spec's NumPy GPT on that window", hint)
 
 
 @pytest.mark.parametrize("use_cache", [True, False])

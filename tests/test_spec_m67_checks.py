@@ -130,3 +130,10 @@ def test_adamw_hint_names_the_bug_only_when_its_oracle_matches():
     assert "Likely cause: the weight decay is applied after the Adam update" in message, message
     message = failure(m6.test_adamw_matches_closed_form_over_10_steps, with_bug(bias_correction_offset=2))
     assert "Likely cause" not in message, message  # off by two: no known bug reproduces it
+
+
+def test_cache_hint_follows_where_decoding_first_differs():
+    assert "prompt" in m7.cache_hint(5, 0, 1)
+    assert "1-token cached step" in m7.cache_hint(5, 1, 1)  # 6 tokens: the window (block_size 8) stays at 0
+    assert "from token 0 to 1" in m7.cache_hint(5, 4, 1)  # 9 tokens: it moves
+    assert "1-token cached step" in m7.cache_hint(13, 1, 3)  # 14 tokens, window_shift 3: start 6, as at 13
