@@ -478,7 +478,8 @@ def get_cl100k_tokenizer(ranks_path: str, special_tokens: dict[str, int]) -> Any
 # =============================================================================================
 # Optimizer handles are opaque: the spec passes them back to optimizer_step / optimizer_zero_grad /
 # optimizer_set_lr / save_checkpoint. Gradients reach the optimizer through your tensors' grads
-# (filled by ``backward``). The training dtype is float32: state and parameters stay float32.
+# (filled by ``backward``). Parameters keep their dtype through training and checkpoints: the spec
+# trains float32 models (a float32 parameter must stay float32), and round-trips float64 ones too.
 
 
 def adamw(params: dict[str, Any], lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
@@ -493,6 +494,11 @@ def adamw(params: dict[str, Any], lr: float, betas: tuple[float, float] = (0.9, 
     with wd = ``weight_decay`` for parameters of 2+ dims (weights, embeddings) and wd = 0 for
     1-D parameters (biases, LayerNorm weights): GPT-2's parameter groups. Updates ``params`` in
     place (the same tensor objects keep the new values).
+
+    Pitfalls: ``torch.optim.AdamW(params, weight_decay=wd)`` decays EVERY tensor it is given, so pass
+    two param groups ({"params": 2+-dim, "weight_decay": wd}, {"params": 1-D, "weight_decay": 0}).
+    eps goes outside the square root, and the decay is multiplied by the current lr and applied
+    before the Adam step. The step count t starts at 1 on the first ``optimizer_step``.
     """
     raise NotImplementedError
 
@@ -508,7 +514,9 @@ def optimizer_zero_grad(optimizer: Any) -> None:
 
 
 def optimizer_set_lr(optimizer: Any, lr: float) -> None:
-    """Use learning rate ``lr`` for the following steps (what a schedule does before each step)."""
+    """Use learning rate ``lr`` for the following steps (what a schedule does before each step),
+    in every parameter group (torch: ``for g in opt.param_groups: g["lr"] = lr``); the decay uses
+    it too."""
     raise NotImplementedError
 
 
@@ -518,6 +526,9 @@ def lr_schedule(step: int, warmup_iters: int, lr_decay_iters: int, max_lr: float
         max_lr * (step + 1) / (warmup_iters + 1)                        if step < warmup_iters
         min_lr                                                           if step >= lr_decay_iters
         min_lr + 0.5 * (1 + cos(pi * r)) * (max_lr - min_lr),  r = (step - warmup_iters) / (lr_decay_iters - warmup_iters)
+
+    Returns a float. Note the warmup starts at max_lr / (warmup_iters + 1), not at 0, and reaches
+    max_lr exactly at step = warmup_iters; the cosine ends at min_lr, not at 0.
     """
     raise NotImplementedError
 
@@ -526,7 +537,12 @@ def clip_grad_norm(params: Sequence[Any], max_norm: float) -> float:
     """Clip the gradients of ``params`` by their global L2 norm and return the norm BEFORE clipping.
 
     norm = sqrt(sum over params of sum(grad^2)); if norm > max_norm every gradient is multiplied
-    in place by max_norm / (norm + 1e-6); otherwise nothing changes.
+    in place by max_norm / (norm + 1e-6); otherwise nothing changes. Parameters without a gradient
+    are skipped.
+
+    Return the norm as a number: a Python float, a NumPy scalar, or a one-element tensor that
+    ``float()`` converts (``torch.nn.utils.clip_grad_norm_`` returns a 0-d tensor: fine). Not None:
+    the spec reports "returned None, expected the total norm".
     """
     raise NotImplementedError
 
@@ -536,20 +552,32 @@ def get_batch(data: np.ndarray, batch_size: int, block_size: int, seed: int) -> 
     x[b] = data[i_b : i_b + block_size], y[b] = data[i_b + 1 : i_b + block_size + 1], both int64
     arrays (batch_size, block_size), with every start i_b in [0, len(data) - block_size) equally
     likely. Deterministic in ``seed``.
+
+    Return a pair of NumPy arrays (not tensors). Draw the starts as integers, e.g.
+    ``np.random.default_rng(seed).integers(0, len(data) - block_size, size=batch_size)`` (torch:
+    ``torch.randint(len(data) - block_size, (batch_size,), generator=torch.Generator().manual_seed(seed))``):
+    the spec tests their frequencies with a chi-square test, so a start rounded from a float
+    (``round(u * (n - 1))``, which gives the two end starts half the weight) fails, and so does a
+    range that misses the last start (its window's last target is ``data[-1]``).
     """
     raise NotImplementedError
 
 
 def save_checkpoint(path: str, model: Any, optimizer: Any, step: int) -> None:
-    """Save a ``gpt_model`` handle, its ``adamw`` optimizer and ``step`` to ``path`` (one file)."""
+    """Save a ``gpt_model`` handle, its ``adamw`` optimizer and ``step`` to ``path`` (one file):
+    the model's config and dtype with its parameters, and the optimizer's hyper-parameters (lr,
+    betas, eps, weight decay per group), moments m and v and step count t."""
     raise NotImplementedError
 
 
 def load_checkpoint(path: str) -> tuple[Any, Any, int]:
     """``(model, optimizer, step)`` from a file written by ``save_checkpoint``: a model handle for
     gpt_forward/gpt_parameters and an optimizer over ITS parameters, such that training continues
-    bit-identically to the run that was saved. A truncated or foreign file must raise an error
-    whose message names the file.
+    bit-identically to the run that was saved. The model comes back in the dtype it was saved in
+    (a float64 model is not rebuilt as float32), ``step`` is the saved int, and the optimizer
+    continues from the saved t (its bias correction does not restart). A truncated or foreign file
+    must raise a clear error (spec/numerics.CLEAR_ERROR_TYPES, e.g. ValueError) whose message
+    names the file.
     """
     raise NotImplementedError
 
@@ -560,8 +588,9 @@ def load_checkpoint(path: str) -> tuple[Any, Any, int]:
 # =============================================================================================
 # The filter pipeline, in this order: temperature (0 = greedy), top-k, softmax, top-p. Ties are
 # broken deterministically: among equal logits (or probabilities) the LOWER token id ranks first.
-# Invalid parameters raise ValueError whose message names the parameter: temperature < 0 or NaN,
-# top_k < 1, top_p outside (0, 1].
+# Invalid parameters raise a clear error (ValueError; any of spec/numerics.CLEAR_ERROR_TYPES) whose
+# message names the parameter: temperature < 0 or NaN, top_k < 1, top_p outside (0, 1]. Results are
+# NumPy arrays.
 
 
 def filter_logits(logits: np.ndarray, temperature: float = 1.0, top_k: int | None = None,
@@ -574,6 +603,14 @@ def filter_logits(logits: np.ndarray, temperature: float = 1.0, top_k: int | Non
       min(k, V) highest (ties: lower ids); softmax; top_p (None = off): walk the tokens from the
       most probable down and keep every token up to AND INCLUDING the one whose running total
       first reaches p (so at least one token survives); renormalise. Each row sums to 1.
+
+    The top-p rule at an exact boundary: keep the SMALLEST set whose mass is >= p. When the running
+    total equals p exactly (probabilities [0.5, 0.25, 0.25] and p = 0.75), stop there (ids 0 and 1),
+    i.e. count the tokens whose running total is < p, plus one; "<= p" keeps one token too many.
+    A (B, V) batch is filtered row by row: the argmax along the last axis (``np.argmax(x, axis=-1)``;
+    a bare ``np.argmax(x)`` flattens the batch), top-k and top-p per row. Top-k keeps exactly k
+    tokens even among ties (nanoGPT's ``logits < v[:, [-1]]`` threshold keeps every tied token).
+    Temperature 0 is the greedy branch, not a division by a small epsilon (which splits ties).
     """
     raise NotImplementedError
 
@@ -594,6 +631,12 @@ def utf8_stream(chunks: Sequence[bytes]) -> list[str]:
     chunks appears, whole, in the piece of the chunk that completes it; "" while incomplete), then
     the flush at the end of the stream. Invalid bytes, and a character still incomplete at the end,
     become U+FFFD; never raise.
+
+    One U+FFFD per maximal invalid subsequence (Python's ``errors="replace"``): ``[b"ok\xff",
+    b"\xe2\x82"]`` gives ``["ok\ufffd", "", "\ufffd"]``: the unfinished euro sign emits nothing in
+    its chunk (no U+FFFD mid-stream: it may still be completed) and becomes U+FFFD in the final
+    flush. ``codecs.getincrementaldecoder("utf-8")(errors="replace")`` does this: ``decode(chunk)``
+    per chunk, then ``decode(b"", final=True)`` (forgetting the final call loses the flush).
     """
     raise NotImplementedError
 
@@ -617,8 +660,13 @@ def generate(model: Any, prompt_ids: np.ndarray, max_new_tokens: int, temperatur
     ``filter_logits`` of the model's next-token logits on the window of the sequence given by
     ``window_shift`` (see above; 1 = the last block_size tokens). Same seed, same tokens, with or
     without the cache. Generation stops right after emitting a token in ``stop_tokens`` (that
-    token included). ValueError (naming the problem) for: an empty prompt, a prompt id outside
-    [0, vocab_size) (name the id), max_new_tokens < 0, invalid filter parameters.
+    token included). A clear error (ValueError; naming the problem) for: an empty prompt, a prompt
+    id outside [0, vocab_size) (name the id), max_new_tokens < 0, invalid filter parameters.
+    ``seed=None``: draw from any unseeded generator (the spec passes a seed whenever it compares).
+    Pitfalls: return the prompt too (a 1-D NumPy int array, not only the new tokens); with a KV
+    cache, when the window moves every kept token gets a new position, so the cache must be
+    re-filled from the new window, not shifted (a rolled cache keeps keys computed at the old
+    positions).
     """
     raise NotImplementedError
 

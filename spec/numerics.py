@@ -26,6 +26,7 @@ cause.
 from __future__ import annotations
 
 import contextlib
+import math
 import re
 from typing import Any, Callable, Iterator, Sequence
 
@@ -75,12 +76,36 @@ INIT_SIGMAS = 6.0
 # ---- M6 (training)
 # a float32 optimizer step / clip vs the same update in float64 (a handful of elementwise ops).
 F32_STEP_RTOL, F32_STEP_ATOL = 1e-5, 1e-6
+# AdamW's first step is lr * g / (|g| + eps): within lr * eps / |g| = 1e-7 of lr * sign(g) for |g| >= 1e-3
+# (the spec's smallest gradient), plus float32 rounding of |p| <= 4 (~2e-7); eps inside the sqrt is 5e-5 off.
+ADAMW_SIGN_STEP_RTOL, ADAMW_SIGN_STEP_ATOL = 1e-6, 1e-6
+# a learning rate vs the closed form in float64: a handful of float64 ops (the abs part only matters at 0).
+SCHEDULE_RTOL, SCHEDULE_ATOL = 1e-12, 1e-18
+# the returned global norm of float64 gradients (an implementation may accumulate the squares in float32).
+CLIP_NORM_RTOL = 1e-6
+# clipped gradients vs g * max_norm / norm: the +1e-6 in max_norm / (norm + 1e-6) moves them by 1e-6 / norm.
+CLIP_SCALED_RTOL, CLIP_SCALED_ATOL = 1e-5, 1e-12
+# gradients below max_norm are left alone (at most a multiplication by exactly 1.0).
+CLIP_UNCHANGED_RTOL = 1e-12
+# get_batch's window starts vs uniform: chi-square goodness of fit, a false alarm once in 1,000 seeds.
+BATCH_ALPHA = 1e-3
+# the memorisation run: the loss starts near ln(11) = 2.40 (above 2.0) and ends below 0.05 (measured ~0.01).
+MEMORISE_START_LOSS, MEMORISE_FINAL_LOSS = 2.0, 0.05
 
 # ---- M7 (sampling)
 # probabilities after the logit filters vs the NumPy formula (float64).
 PROB_RTOL, PROB_ATOL = 1e-9, 1e-12
 # logits decoded with a KV cache vs recomputed without one (float64).
 CACHE_RTOL, CACHE_ATOL = 1e-10, 1e-10
+# each row of probabilities sums to 1: a float64 sum of <= 40 terms.
+PROB_SUM_ATOL = 1e-12
+# random top_p within this of a cumulative probability is skipped: the kept set would hinge on rounding
+# (the exact boundary has its own test, with exactly representable probabilities).
+TOP_P_BOUNDARY_GAP = 1e-9
+# sampled frequencies vs the filtered distribution: chi-square goodness of fit, a false alarm once in 1,000.
+SAMPLE_ALPHA = 1e-3
+# an effective temperature fitted to wrong probabilities (for the hint): their log-odds vs logits / T_eff.
+TEMPERATURE_FIT_RTOL = 1e-6
 
 # ---- end of the tolerances
 
@@ -297,3 +322,116 @@ def diagnose(actual: Any, candidates: Sequence[tuple[str, Any]], rtol: float, at
         if value.shape == actual.shape and np.allclose(actual, value, rtol=rtol, atol=atol):
             return hint
     return default
+
+
+# ---- return values and frequencies (M6 / M7 contracts; coordinate-free helpers)
+
+
+def describe(value: Any) -> str:
+    """What an adapter returned, in a few words: ``None``, ``a float64 array of shape (3,)``,
+    ``a tuple of length 2``, ``a str``."""
+    if value is None:
+        return "None"
+    if isinstance(value, np.ndarray):
+        return f"a {value.dtype} array of shape {value.shape}"
+    if isinstance(value, (tuple, list)):
+        return f"a {type(value).__name__} of length {len(value)}"
+    return f"a {type(value).__name__} ({value!r:.60})"
+
+
+def expect_float(value: Any, what: str, expected: str = "a float") -> float:
+    """``value`` as a Python float, or an ``AssertionError`` that names the wrong return value:
+    ``clip_grad_norm(...) returned None, expected the total norm (a float)``. Accepts a Python or
+    NumPy real number and a one-element array or tensor (anything ``float()`` converts), not a
+    bool, str or None."""
+    if value is None or isinstance(value, (bool, str, bytes)):
+        raise AssertionError(f"{what} returned {describe(value)}, expected {expected}")
+    if isinstance(value, np.ndarray) and value.size == 1:
+        value = value.reshape(())  # float() of a 1-element 1-D array is deprecated in NumPy 2
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise AssertionError(f"{what} returned {describe(value)}, expected {expected}") from None
+
+
+def expect_array(value: Any, what: str, shape: tuple[int, ...] | None = None, kinds: str = "",
+                 expected: str = "") -> np.ndarray:
+    """``np.asarray(value)``, or an ``AssertionError`` that names the wrong return value: None, an
+    object array, another ``shape``, or a dtype kind not in ``kinds`` ("f" float, "iu" integer)."""
+    wanted = expected or "an array" + (f" of shape {shape}" if shape is not None else "")
+    if value is None:
+        raise AssertionError(f"{what} returned None, expected {wanted}")
+    arr = np.asarray(value)
+    if arr.dtype == object:
+        raise AssertionError(f"{what} returned {describe(value)}, expected {wanted}")
+    if shape is not None and arr.shape != tuple(shape):
+        raise AssertionError(f"{what} returned an array of shape {arr.shape}, expected {wanted}")
+    if kinds and arr.dtype.kind not in kinds:
+        names = {"f": "float", "i": "signed integer", "u": "unsigned integer", "b": "bool", "c": "complex"}
+        allowed = " or ".join(names.get(k, k) for k in kinds)
+        raise AssertionError(f"{what} returned a {arr.dtype} array, expected {allowed} values ({wanted})")
+    return arr
+
+
+def chi2_sf(x: float, df: int) -> float:
+    """P(X >= x) for X chi-square distributed with ``df`` degrees of freedom (no scipy): the
+    regularized upper incomplete gamma function Q(df/2, x/2), by its power series for x/2 < df/2 + 1
+    and by its continued fraction (modified Lentz) otherwise, as in Numerical Recipes 6.2; relative
+    accuracy ~1e-12 (checked in tests/test_spec_m67_checks.py against tabulated quantiles)."""
+    a, z = df / 2.0, x / 2.0
+    if z <= 0.0:
+        return 1.0
+    log_prefactor = -z + a * math.log(z) - math.lgamma(a)
+    if z < a + 1.0:  # series for the lower function P(a, z)
+        term = total = 1.0 / a
+        n = a
+        while abs(term) > abs(total) * 1e-16:
+            n += 1.0
+            term *= z / n
+            total += term
+        return max(0.0, 1.0 - total * math.exp(log_prefactor))
+    tiny = 1e-300
+    b = z + 1.0 - a
+    c, d = 1.0 / tiny, 1.0 / b
+    h = d
+    for i in range(1, 10_000):
+        an = -i * (i - a)
+        b += 2.0
+        d = an * d + b
+        d = tiny if abs(d) < tiny else d
+        c = b + an / c
+        c = tiny if abs(c) < tiny else c
+        d = 1.0 / d
+        h *= d * c
+        if abs(d * c - 1.0) < 1e-16:
+            break
+    return math.exp(log_prefactor) * h
+
+
+def assert_frequencies(counts: Any, probs: Any, alpha: float, what: str, hint: str = "") -> None:
+    """Chi-square goodness of fit of observed ``counts`` (one per category) against the
+    distribution ``probs``: fails when the p-value is below ``alpha`` (so a correct random
+    implementation fails with probability alpha; seeded draws make that reproducible). A count in
+    a category of probability 0 fails at once. Needs expected counts >= 5 (a spec bug otherwise)."""
+    counts = np.asarray(counts, dtype=np.float64)
+    probs = np.asarray(probs, dtype=np.float64)
+    n = counts.sum()
+    impossible = np.flatnonzero((probs == 0) & (counts > 0))
+    if impossible.size:
+        raise AssertionError(_with_hint(
+            f"{what}: categories {impossible.tolist()} have probability 0 but were observed "
+            f"{counts[impossible].astype(int).tolist()} times", hint))
+    support = probs > 0
+    expected = n * probs[support] / probs[support].sum()
+    assert expected.min() >= 5, f"spec bug in {what}: the chi-square test needs expected counts >= 5"
+    df = int(support.sum()) - 1
+    if df == 0:
+        return
+    stat = float(np.sum((counts[support] - expected) ** 2 / expected))
+    p_value = chi2_sf(stat, df)
+    if p_value < alpha:
+        raise AssertionError(_with_hint(
+            f"{what}: the observed frequencies do not match the expected distribution: chi-square {stat:.1f} "
+            f"(df {df}, {int(n)} observations) has p-value {p_value:.3g} < alpha {alpha:g}\n"
+            f"  expected frequencies {np.round(probs, 4).tolist()}\n"
+            f"  observed frequencies {np.round(counts / n, 4).tolist()}", hint))

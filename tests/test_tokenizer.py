@@ -196,6 +196,19 @@ def test_small_cache_is_still_correct(tok):
     assert small.encode(TEXT) == tok.encode(TEXT) and len(small._cache) <= 3
 
 
+def test_cache_overflow_keeps_chunks_cached_before_the_clear(tok):
+    # Regression: when the missing chunks overflowed the cache, _encode_chunks cleared it and then
+    # looked up chunks cached BEFORE the clear (KeyError). Second encode: 8 cached chunks + 5 new > 10.
+    small = BPETokenizer.from_dict(tok.to_dict())
+    small._cache_size = 10
+    first = " ".join(f"w{c}" for c in "abcdefgh")
+    second = first + " " + " ".join(f"x{c}" for c in "abcde")
+    for text in (first, second, first):
+        assert small.encode(text) == tok.encode(text) and len(small._cache) <= 10
+    lines = [" ".join(f"v{a}q{b}" for b in "abcdefg") + "\n" for a in "abcdefghijklmnopqrst"]
+    assert list(small.encode_iterable(lines)) == tok.encode("".join(lines))
+
+
 def test_to_dict_from_dict_and_save_load(tok, tmp_path):
     d = json.loads(json.dumps(tok.to_dict()))
     again = from_dict(d)
