@@ -54,7 +54,16 @@ CAUSAL_ATOL = 1e-12
 # a float32 GPT vs the float64 oracle: a few dozen float32 ops deep.
 F32_MODEL_RTOL, F32_MODEL_ATOL = 1e-3, 1e-4
 
-# ---- M5 (tokenizer)
+# ---- M5 (tokenizer): ids, bytes and strings compare exactly; these bound resources only.
+# extra peak resident memory while encode_iterable streams a 5 MB file of repeated lines (the
+# reference: ~0 MB; reading the whole stream or collecting all ids first costs tens of MB).
+STREAM_MEMORY_LIMIT = 1_000_000
+# growth of the peak resident memory over the last two thirds of a stream of 300k DISTINCT words: a
+# bounded chunk cache has stopped growing by then (the reference: < 1 MB, its cache holds 65,536
+# chunks), an unbounded one grows by ~35 MB.
+DISTINCT_MEMORY_LIMIT = 8_000_000
+# training to vocab 500 on ~100 KB: the reference needs ~0.15 s, a recount-per-merge trainer minutes.
+TRAIN_SECONDS = 1.5
 
 # ---- M6 (training)
 # a float32 optimizer step / clip vs the same update in float64 (a handful of elementwise ops).
