@@ -30,7 +30,7 @@ except ImportError:  # running from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from numgpt.sampling import TextStreamer, generate, generate_stream  # noqa: E402
-from numgpt.sampling.cli import load_for_sampling  # noqa: E402
+from numgpt.checkpoint import load_model  # noqa: E402
 from numgpt.tokenizer import CharTokenizer  # noqa: E402
 from numgpt.training.data import get_batch  # noqa: E402
 from numgpt.training.optim import configure_optimizer  # noqa: E402
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.perf_counter()
     if args.checkpoint:
-        model, tok, _ = load_for_sampling(args.checkpoint)
+        model, tok, _ = load_model(args.checkpoint)
         prompt = args.prompt if args.prompt is not None else "\n"
     else:
         model, tok = train_tiny(args.steps, args.seed)

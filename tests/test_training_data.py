@@ -12,7 +12,7 @@ import pytest
 
 from numgpt.nn import Module, Parameter
 from numgpt.training import data as D
-from numgpt.training.checkpoint import (Checkpoint, CheckpointError, capture_rng, load_checkpoint, restore_rng,
+from numgpt.checkpoint import (Checkpoint, CheckpointError, capture_rng, load_checkpoint, restore_rng,
                                         save_checkpoint)
 from numgpt.training.config import FIELDS, ConfigError, TrainConfig, load_config, parse_override
 

@@ -10,7 +10,7 @@ import pytest
 
 from numgpt.__main__ import main
 from numgpt.training import data as D
-from numgpt.training.checkpoint import load_checkpoint
+from numgpt.checkpoint import load_checkpoint
 from numgpt.training.config import load_config
 from numgpt.training.loop import build_model, train
 

@@ -3,7 +3,7 @@
     python -m numgpt sample --checkpoint out-shakespeare_char_cpu/ckpt.npz --prompt "ROMEO:" \\
         --max-new-tokens 300 --temperature 0.8 --top-k 40 --seed 1337 --num-samples 2
 
-The checkpoint (written by ``train``; see numgpt.training.checkpoint) holds the model weights, the
+The checkpoint (written by ``train``; see numgpt.checkpoint) holds the model weights, the
 model shape (``config["model_args"]``) and the tokenizer (``to_dict()``), so it is all that is
 needed. Text is printed as it is generated, through a UTF-8 streaming decoder (a BPE token may end
 in the middle of a multi-byte character).
@@ -12,16 +12,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
 
+from ..checkpoint import CHECKPOINT_NAME, load_model
 from .filters import validate_sampling_params
 from .generate import generate_stream
 from .stream import TextStreamer
-
-CHECKPOINT_FILE = "ckpt.npz"  # what `train` writes in its out_dir
 
 
 def add_parser(subparsers: Any) -> None:
@@ -29,7 +27,7 @@ def add_parser(subparsers: Any) -> None:
         "sample", help="generate text from a trained checkpoint",
         description="Generate text from a checkpoint written by `train`, streaming it to stdout.")
     p.add_argument("--checkpoint", required=True, metavar="PATH",
-                   help=f"a checkpoint file, or a training out_dir holding {CHECKPOINT_FILE}")
+                   help=f"a checkpoint file, or a training out_dir holding {CHECKPOINT_NAME}")
     p.add_argument("--prompt", default="\n", help="text to continue (default: a newline)")
     p.add_argument("--max-new-tokens", type=int, default=500, metavar="N", help="tokens per sample (default 500)")
     p.add_argument("--temperature", type=float, default=0.8, metavar="T",
@@ -49,34 +47,6 @@ def add_parser(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
-def load_for_sampling(path: str | Path) -> tuple[Any, Any, dict[str, Any]]:
-    """(model in eval mode, tokenizer, checkpoint config) from a checkpoint file or out_dir.
-
-    Raises ``ValueError`` (``CheckpointError`` for an unreadable file) with a message naming the file.
-    """
-    from ..tokenizer import from_dict
-    from ..training.checkpoint import load_checkpoint
-    from ..transformer import GPT, GPTConfig
-
-    path = Path(path)
-    if path.is_dir():
-        path = path / CHECKPOINT_FILE
-    ckpt = load_checkpoint(path)
-    model_args = ckpt.config.get("model_args") if isinstance(ckpt.config, dict) else None
-    if not isinstance(model_args, dict):
-        raise ValueError(f"{path}: the checkpoint's config has no 'model_args' (the model shape); was it written by train?")
-    if not ckpt.tokenizer:
-        raise ValueError(f"{path}: the checkpoint holds no tokenizer, so the prompt cannot be encoded")
-    try:
-        model = GPT(GPTConfig(**model_args))
-        model.load_state_dict(ckpt.model)
-        tokenizer = from_dict(ckpt.tokenizer)
-    except (TypeError, ValueError, KeyError) as e:
-        raise ValueError(f"{path}: the checkpoint does not describe a usable model and tokenizer: {e}") from None
-    model.eval()
-    return model, tokenizer, ckpt.config
-
-
 def _check_args(args: argparse.Namespace) -> None:
     validate_sampling_params(args.temperature, args.top_k, args.top_p)
     for name in ("max_new_tokens", "num_samples"):
@@ -89,7 +59,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     try:
         _check_args(args)
-        model, tokenizer, _ = load_for_sampling(args.checkpoint)
+        model, tokenizer, _ = load_model(args.checkpoint)
         try:
             ids = tokenizer.encode(args.prompt, allowed_special="all") if args.allow_special and \
                 getattr(tokenizer, "special_tokens", None) else tokenizer.encode(args.prompt)

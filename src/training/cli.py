@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .checkpoint import CheckpointError
+from ..checkpoint import CheckpointError
 from .config import FIELDS, ConfigError, load_config, resolve_config
 from .data import DataError, prepare
 

@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .checkpoint import Checkpoint, CheckpointError, capture_rng, load_checkpoint, restore_rng, save_checkpoint
+from ..checkpoint import CHECKPOINT_NAME, Checkpoint, CheckpointError, capture_rng, load_checkpoint, restore_rng, save_checkpoint
 from .clip import clip_grad_norm
 from .config import TrainConfig
 from .data import DataError, estimate_loss, get_batch, load_meta, load_split, prepare, tokenizer_from_dict
@@ -35,7 +35,6 @@ from . import parallel
 from .optim import configure_optimizer
 from .schedule import get_lr
 
-CHECKPOINT_NAME = "ckpt.npz"
 METRICS_NAME = "metrics.jsonl"
 
 
