@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from numgpt.checkpoint import Checkpoint, CheckpointError, capture_rng, load_checkpoint, restore_rng, save_checkpoint
 from numgpt.nn import Module, Parameter
 from numgpt.training import data as D
-from numgpt.checkpoint import (Checkpoint, CheckpointError, capture_rng, load_checkpoint, restore_rng,
-                                        save_checkpoint)
+from numgpt.training.evaluate import estimate_loss
 from numgpt.training.config import FIELDS, ConfigError, TrainConfig, load_config, parse_override
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -123,9 +123,24 @@ def test_estimate_loss_under_no_grad_restores_mode():
     model = Bigram(5)
     model.train()
     data = np.arange(50) % 5
-    out = D.estimate_loss(model, {"train": data, "val": data}, 3, 4, 8, np.random.default_rng(0))
+    out = estimate_loss(model, {"train": data, "val": data}, 3, 4, 8, np.random.default_rng(0))
     assert out == pytest.approx({"train": np.log(5), "val": np.log(5)})
     assert model.training and model.w.grad is None
+
+
+def test_estimate_loss_leaves_a_sub_module_in_eval_mode_as_it_was():
+    from numgpt.transformer import GPT
+
+    model = GPT(dict(block_size=8, vocab_size=5, n_layer=1, n_head=1, n_embd=8, dropout=0.1), seed=0)
+    model.train()
+    model.transformer.drop.eval()  # a sub-module the caller put in eval mode on purpose
+    seen = []
+    estimate_loss(model, {"val": np.arange(50) % 5}, 1, 2, 8, np.random.default_rng(0),
+                  batch_loss=lambda x, y: seen.append([m.training for _, m in model.named_modules()]) or 0.0)
+    assert seen and not any(seen[0]), "estimate_loss must run every module in eval mode"
+    modes = {name: m.training for name, m in model.named_modules()}
+    assert modes.pop("transformer.drop") is False, "estimate_loss turned a sub-module that was in eval mode to train"
+    assert all(modes.values()), modes
 
 
 # ----------------------------------------------------------------------------- checkpoints

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from numgpt.__main__ import main
-from numgpt.training import data as D
 from numgpt.checkpoint import load_checkpoint
+from numgpt.training import data as D
 from numgpt.training.config import load_config
 from numgpt.training.loop import build_model, train
 
@@ -239,3 +239,15 @@ def test_resume_at_max_iters_only_evaluates(tmp_path):
     assert again.status == "done" and again.losses == [] and [e["iter"] for e in again.evals] == [4]
     assert ckpt_file.read_bytes() == before  # nothing trained, nothing saved
     assert any(line.startswith("step 4: train loss") for line in lines)
+
+
+def test_one_worker_runs_no_code_of_parallel_py(tmp_path):
+    import subprocess
+    import sys
+
+    cfg = tiny_cfg(tmp_path, max_iters=2, workers=1)
+    code = ("import sys; from numgpt.training.config import load_config; from numgpt.training.loop import train; "
+            f"r = train(load_config(None, {cfg.to_dict()!r}), log=lambda line: None); "
+            "assert r.status == 'done', r; assert 'numgpt.training.parallel' not in sys.modules, 'parallel imported'")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]

@@ -406,7 +406,7 @@ class CausalSelfAttention(Module):
         """x (B, T, C) -> (B, T, C). With ``cache``, x holds only the new positions (see KVCache)."""
         qkv = self.c_attn(x)  # (B, T, 3C)
         if cache is None:
-            p = self.attn_dropout.p if self.training else 0.0
+            p = self.attn_dropout.p if self.attn_dropout.training else 0.0
             y = causal_self_attention(qkv, self.n_head, p, self.attn_dropout.rng)  # (B, T, C)
         else:
             y = Tensor(cached_attention(qkv.data, self.n_head, cache))  # (B, T, C), no graph (inference)
