@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from numgpt.__main__ import build_parser, main
+from numgpt.checkpoint import Checkpoint, load_model, save_checkpoint
 from numgpt.sampling import cli, generate
 from numgpt.tokenizer import CharTokenizer, train_bpe
-from numgpt.checkpoint import Checkpoint, load_model, save_checkpoint
 from numgpt.transformer import GPT, GPTConfig
 
 TEXT = "héllo wörld, 日本語 — ça va? " * 4

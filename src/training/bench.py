@@ -178,7 +178,7 @@ def run_benchmark(cfg, vocab_size: int, iters: int, warmup: int, profile_steps: 
     from .data import get_batch
     from .loop import build_model, make_optimizer, start_workers
 
-    B, T = cfg.batch_size, cfg.block_size
+    B, T = cfg.batch_size, cfg.model.block_size
     model = build_model(cfg.model_args(vocab_size), seed)
     model.train()
     optimizer = make_optimizer(model, cfg)
@@ -189,11 +189,11 @@ def run_benchmark(cfg, vocab_size: int, iters: int, warmup: int, profile_steps: 
         return get_batch(data, B, T, rng)
 
     n_params = model.num_parameters()
-    flops = flops_per_token(n_params, cfg.n_layer, cfg.n_head, cfg.n_embd, T) * B * T * cfg.gradient_accumulation_steps
+    flops = flops_per_token(n_params, cfg.model.n_layer, cfg.model.n_head, cfg.model.n_embd, T) * B * T * cfg.gradient_accumulation_steps
 
-    out(f"model: n_layer={cfg.n_layer} n_head={cfg.n_head} n_embd={cfg.n_embd} block={T} batch={B} "
+    out(f"model: n_layer={cfg.model.n_layer} n_head={cfg.model.n_head} n_embd={cfg.model.n_embd} block={T} batch={B} "
         f"vocab={vocab_size}  params={n_params:,}  {flops / 1e9:.2f} GFLOP/step")
-    peak, where = matmul_peak(B, T, cfg.n_embd, vocab_size)
+    peak, where = matmul_peak(B, T, cfg.model.n_embd, vocab_size)
     out(f"float32 matmul peak: {peak:.1f} GFLOP/s (best shape {where}, the BLAS's default threads)")
     # measured before the data-parallel workers set OpenBLAS to one thread each (as `train` does)
     dp = start_workers(model, optimizer, cfg)
@@ -220,7 +220,7 @@ def _time_steps(model, optimizer, batch, cfg, dp, iters: int, warmup: int, profi
     """Time ``iters`` steps after ``warmup``, then the peak memory and (optionally) the op profile."""
     from ..native import allocator_tuned
 
-    tokens = cfg.batch_size * cfg.block_size * cfg.gradient_accumulation_steps
+    tokens = cfg.batch_size * cfg.model.block_size * cfg.gradient_accumulation_steps
     workers = dp.workers if dp is not None else 1
     step = make_step(model, optimizer, cfg, batch, dp)
     out(f"workers: {workers} process{'es' if workers > 1 else ''} per batch"

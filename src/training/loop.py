@@ -139,7 +139,7 @@ class _Run:
     steps_timed: int = 0
 
     def next_batch(self) -> tuple[np.ndarray, np.ndarray]:
-        return get_batch(self.splits["train"], self.cfg.batch_size, self.cfg.block_size, self.data_rng)
+        return get_batch(self.splits["train"], self.cfg.batch_size, self.cfg.model.block_size, self.data_rng)
 
     def save(self, it: int, rng_state: dict[str, Any]) -> None:
         save_checkpoint(self.ckpt_path, Checkpoint(
@@ -238,7 +238,7 @@ def _log_start(run: _Run, resume: bool) -> None:
     cfg, model_args = run.cfg, run.config_record["model_args"]
     workers = run.dp.workers if run.dp else 1
     n_params = sum(p.size for p in run.model.parameters())
-    tokens_per_iter = cfg.batch_size * cfg.block_size * cfg.gradient_accumulation_steps
+    tokens_per_iter = cfg.batch_size * cfg.model.block_size * cfg.gradient_accumulation_steps
     run.log(f"model: {n_params / 1e6:.2f}M parameters {model_args}; {tokens_per_iter:,} tokens per iteration; "
             f"{workers} worker process{'es' if workers > 1 else ''} per batch")
     used_before = run.workers_before
@@ -262,7 +262,7 @@ def _evaluate_and_save(run: _Run, lr: float) -> TrainResult | None:
     the val loss is not finite (training stops)."""
     cfg, t0 = run.cfg, time.perf_counter()
     eval_rng = np.random.default_rng([cfg.seed, run.it])
-    result = estimate_loss(run.model, run.splits, cfg.eval_iters, cfg.batch_size, cfg.block_size, eval_rng,
+    result = estimate_loss(run.model, run.splits, cfg.eval_iters, cfg.batch_size, cfg.model.block_size, eval_rng,
                            batch_loss=run.dp.loss if run.dp else None)
     run.evals.append({"iter": run.it, **result})
     run.log(f"step {run.it}: train loss {result['train']:.4f}, val loss {result['val']:.4f} "
@@ -288,7 +288,7 @@ def _log_progress(run: _Run, step: StepResult, lr: float, seconds: float) -> Non
     run.steps_timed += 1
     if run.it % cfg.log_interval == 0 or run.it == cfg.max_iters:
         ms = 1000.0 * run.step_time / run.steps_timed
-        tok_s = cfg.batch_size * cfg.block_size * cfg.gradient_accumulation_steps * run.steps_timed / run.step_time
+        tok_s = cfg.batch_size * cfg.model.block_size * cfg.gradient_accumulation_steps * run.steps_timed / run.step_time
         run.log(f"iter {run.it}: loss {step.loss:.4f}, lr {lr:.2e}, {ms:.1f} ms/iter, {tok_s:,.0f} tokens/s")
         run.metrics.write(event="train", iter=run.it, loss=step.loss, lr=lr, ms_per_iter=ms, tokens_per_s=tok_s,
                           grad_norm=step.grad_norm)
