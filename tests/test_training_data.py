@@ -47,7 +47,7 @@ def test_prepare_bpe(text_file, tmp_path):
     meta = D.prepare("tiny", tmp_path / "bpe", source=str(text_file), tokenizer="bpe", vocab_size=270,
                      log=lambda s: None)
     assert meta["vocab_size"] <= 270 and meta["tokenizer"]["type"] == "bpe"
-    with pytest.raises(D.DataError, match="vocab-size"):
+    with pytest.raises(D.DataError, match="--vocab_size N to prepare or train"):
         D.prepare("tiny", tmp_path / "bpe2", source=str(text_file), tokenizer="bpe", log=lambda s: None)
 
 

@@ -96,7 +96,8 @@ def make_tokenizer(kind: str, text: str, vocab_size: int | None = None) -> Any:
         return tok.CharTokenizer.from_text(text)
     if kind == "bpe":
         if not vocab_size or vocab_size <= 256:
-            raise DataError(f"--tokenizer bpe needs --vocab-size N with N > 256 (the 256 byte tokens), got {vocab_size}")
+            raise DataError(f"the bpe tokenizer needs a vocab_size > 256 (the 256 byte tokens), got {vocab_size}: "
+                            f"pass --vocab_size N to prepare or train")
         return tok.train_bpe(text, vocab_size)
     raise DataError(f"unknown tokenizer {kind!r}; expected 'char' or 'bpe'")
 
