@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from spec.numerics import (
-    F32_ATOL, F32_RTOL, GRAD_ATOL, GRAD_RTOL, as_array, assert_clear_error, assert_close, check_grads, shape_regex,
+    F32_ATOL, F32_RTOL, GRAD_ATOL, GRAD_RTOL, as_array, assert_clear_error, assert_close, check_grads, diagnose,
+    shape_regex,
 )
 from spec.test_m1_ops import CASES
 
@@ -41,8 +42,10 @@ def test_reused_node(impl) -> None:
     a = leaf(impl, X)
     y = impl.add(impl.mul(a, a), a)
     impl.backward(y, np.ones(X.shape))
-    assert_close(grad_or_zeros(impl, a, X.shape), 2 * X + 1, GRAD_RTOL, GRAD_ATOL,
-                 "d(a*a + a)/da vs the closed form 2a + 1", ORDER_HINT)
+    got = grad_or_zeros(impl, a, X.shape)
+    partial = [(ORDER_HINT, v) for v in (np.ones(X.shape), X, X + 1, 2 * X)]  # some contributions lost
+    assert_close(got, 2 * X + 1, GRAD_RTOL, GRAD_ATOL, "d(a*a + a)/da vs the closed form 2a + 1",
+                 diagnose(got, partial, GRAD_RTOL, GRAD_ATOL))
     check_grads(impl, lambda t: impl.add(impl.mul(t, t), t), [X], what="a*a + a", hint=ORDER_HINT)
 
 
@@ -54,8 +57,11 @@ def test_diamond_graph(impl) -> None:
     y = impl.add(impl.mul(b, 3.0), impl.mul(b, b))
     impl.backward(y, np.ones(X.shape))
     t = np.tanh(X)
-    assert_close(grad_or_zeros(impl, x, X.shape), (1 - t * t) * (3 + 2 * t), GRAD_RTOL, GRAD_ATOL,
-                 "diamond graph: dy/dx vs the closed form (1 - tanh^2)(3 + 2 tanh)", ORDER_HINT)
+    got = grad_or_zeros(impl, x, X.shape)
+    one_path = [(ORDER_HINT, (1 - t * t) * v) for v in (3.0, 2 * t, t, 3 + t)]  # a path (or a side) lost
+    assert_close(got, (1 - t * t) * (3 + 2 * t), GRAD_RTOL, GRAD_ATOL,
+                 "diamond graph: dy/dx vs the closed form (1 - tanh^2)(3 + 2 tanh)",
+                 diagnose(got, one_path, GRAD_RTOL, GRAD_ATOL))
 
 
 def test_two_level_diamond(impl) -> None:
@@ -73,9 +79,11 @@ def test_accumulates_across_backward_calls(impl) -> None:
     x = leaf(impl, X)
     impl.backward(impl.sum(impl.mul(x, x)))
     impl.backward(impl.sum(impl.mul(x, 3.0)))
-    assert_close(grad_or_zeros(impl, x, X.shape), 2 * X + 3, GRAD_RTOL, GRAD_ATOL,
+    got = grad_or_zeros(impl, x, X.shape)
+    assert_close(got, 2 * X + 3, GRAD_RTOL, GRAD_ATOL,
                  "gradient after backward of sum(x*x) then backward of sum(3x) (expected 2x + 3)",
-                 "leaf gradients must accumulate (+=) across backward calls, not be overwritten")
+                 diagnose(got, [("the second backward overwrote the leaf's gradient: leaf gradients must "
+                                 "accumulate (+=) across backward calls", np.full(X.shape, 3.0))], GRAD_RTOL, GRAD_ATOL))
 
 
 def assert_reset(impl, t, shape, what: str) -> None:
@@ -182,9 +190,10 @@ def test_no_grad_builds_no_graph(impl) -> None:
         c = impl.sum(impl.mul(x, x))
     z = impl.add(impl.sum(x), c)
     impl.backward(z)
-    assert_close(grad_or_zeros(impl, x, X.shape), np.ones(X.shape), GRAD_RTOL, GRAD_ATOL,
-                 "dz/dx where part of z was computed under no_grad()",
-                 "ops under no_grad() must not record the graph (and grad mode must be restored after it)")
+    got = grad_or_zeros(impl, x, X.shape)
+    assert_close(got, np.ones(X.shape), GRAD_RTOL, GRAD_ATOL, "dz/dx where part of z was computed under no_grad()",
+                 diagnose(got, [("the ops under no_grad() recorded the graph (their gradient 2x reached x)",
+                                 1 + 2 * X)], GRAD_RTOL, GRAD_ATOL))
 
 
 class _Boom(Exception):
@@ -221,8 +230,10 @@ def test_detach_cuts_the_graph(impl) -> None:
     d = impl.detach(x)
     assert_close(as_array(impl, d), X, 0, 0, "detach(x) keeps x's value")
     impl.backward(impl.mul(d, x), np.ones(X.shape))
-    assert_close(grad_or_zeros(impl, x, X.shape), X, GRAD_RTOL, GRAD_ATOL, "d(detach(x) * x)/dx",
-                 "no gradient may flow through a detached tensor")
+    got = grad_or_zeros(impl, x, X.shape)
+    assert_close(got, X, GRAD_RTOL, GRAD_ATOL, "d(detach(x) * x)/dx",
+                 diagnose(got, [("the gradient flowed through the detached tensor too (2x): detach must cut the "
+                                 "graph", 2 * X)], GRAD_RTOL, GRAD_ATOL))
 
 
 # ----------------------------------------------------------------------------- errors

@@ -26,7 +26,8 @@ from hypothesis import strategies as st
 
 from spec import oracle
 from spec.numerics import (
-    DROPOUT_SCALE_RTOL, DROPOUT_SIGMAS, F32_ATOL, F32_RTOL, HUGE_LOSS_ATOL, LARGE_FD_EPS, OP_ATOL, OP_RTOL, as_array, assert_clear_error, assert_close, check_grads, diagnose, shape_regex,
+    DROPOUT_SCALE_RTOL, DROPOUT_SIGMAS, F32_ATOL, F32_RTOL, HUGE_LOSS_ATOL, LARGE_FD_EPS, OP_ATOL, OP_RTOL, as_array,
+    assert_clear_error, assert_close, check_grads, diagnose, shape_regex,
 )
 
 pytestmark = pytest.mark.milestone("M2")
@@ -419,7 +420,8 @@ def _large_cases(impl):
     ids[:, ::7] = 3  # a repeated id across the batch
     return {
         "linear": ([x, W, b], lambda x, W, b: impl.linear(x, W, b), lambda: oracle.linear(x, W, b)),
-        "layer_norm": ([h, w_ln, b_ln], lambda x, w, b: impl.layer_norm(x, w, b), lambda: oracle.layer_norm(h, w_ln, b_ln)),
+        "layer_norm": ([h, w_ln, b_ln], lambda x, w, b: impl.layer_norm(x, w, b),
+                       lambda: oracle.layer_norm(h, w_ln, b_ln)),
         "softmax": ([z], lambda z: impl.softmax(z), lambda: oracle.softmax(z)),
         "softmax-axis0": ([z], lambda z: impl.softmax(z, axis=0), lambda: oracle.softmax(z, 0)),
         "log_softmax": ([z], lambda z: impl.log_softmax(z), lambda: oracle.log_softmax(z)),
@@ -437,6 +439,7 @@ def test_ops_at_a_realistic_size(impl, op):
     inputs, fn, expected = _large_cases(impl)[op]
     out = fn(*[impl.tensor(a) for a in inputs])
     shapes = ", ".join(str(a.shape) for a in inputs)
-    assert_close(arr(impl, out), expected(), OP_RTOL, OP_ATOL, f"{op} of inputs {shapes} (a realistic size) vs oracle",
+    assert_close(arr(impl, out), expected(), OP_RTOL, OP_ATOL,
+                 f"{op} of inputs {shapes} (a realistic size) vs oracle",
                  "the small-size contracts pass, so look for a code path taken only for large inputs")
     check_grads(impl, fn, inputs, max_coords=LARGE_COORDS, eps=LARGE_FD_EPS, what=f"{op} of inputs {shapes} (a realistic size) gradients")
