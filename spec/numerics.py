@@ -370,7 +370,11 @@ def expect_array(value: Any, what: str, shape: tuple[int, ...] | None = None, ki
     wanted = expected or "an array" + (f" of shape {shape}" if shape is not None else "")
     if value is None:
         raise AssertionError(f"{what} returned None, expected {wanted}")
-    arr = np.asarray(value)
+    try:
+        arr = np.asarray(value)
+    except Exception as e:  # e.g. a torch tensor that requires grad: say so, with NumPy's reason
+        raise AssertionError(f"{what} returned {describe(value)}, which np.asarray cannot convert "
+                             f"({type(e).__name__}: {e}); expected {wanted}") from e
     if arr.dtype == object:
         raise AssertionError(f"{what} returned {describe(value)}, expected {wanted}")
     if shape is not None and arr.shape != tuple(shape):
