@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import math
 import re
+import traceback
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
@@ -144,7 +145,9 @@ def as_array(impl: Any, t: Any, what: str = "") -> np.ndarray:
                 f"{label}: expected one tensor, got a {type(t).__name__} (a wrong return type; "
                 f"to_numpy raised {type(e).__name__}: {e})") from None
         else:
-            raise AdapterError(f"the adapter's to_numpy({_describe(t)}) raised {type(e).__name__}: {e}") from e
+            frames = traceback.extract_tb(e.__traceback__)
+            at = f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+            raise AdapterError(f"the adapter's to_numpy({_describe(t)}) raised {type(e).__name__}: {e}{at}") from e
     if value is None:
         raise AssertionError(f"{label}: the adapter's to_numpy({_describe(t)}) returned None, expected an array")
     arr = np.asarray(value)
