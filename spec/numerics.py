@@ -231,7 +231,11 @@ def check_grads(impl: Any, fn: Callable[..., Any], inputs: Sequence[np.ndarray],
 
     for i in wrt:
         g = impl.grad(leaves[i])
-        analytic = np.zeros(arrays[i].shape) if g is None else np.asarray(g, dtype=np.float64)
+        try:
+            analytic = np.zeros(arrays[i].shape) if g is None else np.asarray(g, dtype=np.float64)
+        except (TypeError, ValueError) as e:
+            raise AssertionError(f"{what}: grad() of input {i} returned {_describe(g)}, expected an array of the "
+                                 f"input's shape {arrays[i].shape} ({type(e).__name__}: {e})") from None
         if analytic.shape != arrays[i].shape:
             raise AssertionError(_with_hint(
                 f"{what}: the gradient of input {i} has shape {analytic.shape}, but the input has shape "
