@@ -419,20 +419,27 @@ def gpt_train_mode(model: Any, training: bool) -> None:
 # Byte-level BPE as in GPT-2. The spec assumes GPT-2's split pattern (tiktoken's r50k form):
 #     '(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s
 # (\p{L} letters, \p{N} numbers, \s Unicode White_Space; contractions are case-sensitive;
-# "$" is the end of the text). Byte strings are Python ``bytes``; text is ``str``.
+# "$" is the end of the text). Byte strings are Python ``bytes``; text is ``str``. Pitfalls of
+# Python's ``re``, which has no \p{..}: its \d is only Nd (\p{N} also holds '½', 'Ⅻ', '²'), its \s
+# also matches U+001C..U+001F (White_Space does not), and letters beyond U+FFFF ('𝔘', '𐐀') are
+# \p{L} too. The spec sees chunk boundaries through merges that span them (chunk lists frozen
+# from the ``regex`` package: spec/fixtures/tokenizer/chunks.json).
 #
 # A tokenizer object (returned by get_tokenizer / get_cl100k_tokenizer) must offer:
 #   encode(text: str, allowed_special: set[str] | "all" = set()) -> list[int]
-#       tiktoken semantics: a registered special token inside ``text`` that is not allowed raises
-#       ValueError (never silently encoded either way); allowed ones become their single id; where
-#       two allowed specials overlap at one position the LONGER one wins.
+#       tiktoken semantics: a registered special token inside ``text`` that is not allowed raises a
+#       clear error (spec/numerics.py, CLEAR_ERROR_TYPES; tiktoken raises ValueError) whose message
+#       names the token (never silently encoded either way); allowed ones become their single id;
+#       where two allowed specials overlap at one position the LONGER one wins. Each call's
+#       allowed set is its own (cache a special-token matcher per allowed set, if at all).
 #   decode(ids: Sequence[int]) -> str
 #       concatenated bytes decoded as UTF-8 with invalid sequences replaced by U+FFFD; never raises
 #       on them (it may raise ValueError for an id that is not in the vocab).
 #   encode_iterable(iterable: Iterable[str]) -> Iterator[int]
 #       lazily yields the ids of "".join(iterable), same defaults as encode; must equal
 #       encode("".join(pieces)) whenever the pieces end at line ends (e.g. the lines of a file),
-#       and use bounded memory (it may hold back a little text until it knows a chunk is complete).
+#       and use bounded memory (it may hold back a little text until it knows a chunk is complete;
+#       a chunk cache must have a bound: the spec streams hundreds of thousands of distinct words).
 
 
 def train_bpe(input_path: str, vocab_size: int, special_tokens: list[str]) -> tuple[dict[int, bytes], list[tuple[bytes, bytes]]]:
@@ -444,12 +451,15 @@ def train_bpe(input_path: str, vocab_size: int, special_tokens: list[str]) -> tu
       and each special token's UTF-8 bytes; ``len(vocab) == vocab_size`` (fewer only when no
       pair is left to merge). The spec checks the set of byte strings, not the id numbering.
 
-    Algorithm the spec assumes: cut the text at the special tokens (they are removed; no merge
-    crosses them), split each part with GPT-2's pattern, then repeatedly merge the most frequent
-    adjacent pair (counted over all chunks, with multiplicity). TIE-BREAK: among equally frequent
-    pairs take the lexicographically GREATEST ``(bytes(left), bytes(right))`` (compare left first,
-    then right; Python ``max`` over tuples of bytes). A merge replaces non-overlapping occurrences
-    left to right ("aaa" -> "aa", "a").
+    Algorithm the spec assumes: cut the text at the special tokens, matched literally (they are
+    removed; no merge crosses them; "[SEP]" is not a regex), split each part with GPT-2's pattern,
+    then repeatedly merge the most frequent adjacent pair (counted over all chunks, with
+    multiplicity). A merge replaces non-overlapping occurrences left to right ("aaa" -> "aa", "a").
+    The spec checks this by replaying your merges on frozen chunk counts (each must be a most
+    frequent pair at its step). TIE-BREAK, a documented convention checked by its own tests
+    (``test_train_tie_break*``): among equally frequent pairs take the lexicographically GREATEST
+    ``(bytes(left), bytes(right))`` (compare left first, then right; Python ``max`` over tuples of
+    bytes). A valid BPE with another tie-break fails only those.
     """
     raise NotImplementedError
 

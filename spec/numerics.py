@@ -72,7 +72,16 @@ HUGE_MODEL_LOSS_RTOL, HUGE_MODEL_LOSS_ATOL = 1e-6, 1e-6
 # errors of their expected value (false alarm < 1e-8 per check).
 INIT_SIGMAS = 6.0
 
-# ---- M5 (tokenizer)
+# ---- M5 (tokenizer): ids, bytes and strings compare exactly; these bound resources only.
+# extra peak resident memory while encode_iterable streams a 5 MB file of repeated lines (the
+# reference: ~0 MB; reading the whole stream or collecting all ids first costs tens of MB).
+STREAM_MEMORY_LIMIT = 1_000_000
+# growth of the peak resident memory over the last two thirds of a stream of 300k DISTINCT words: a
+# bounded chunk cache has stopped growing by then (the reference: < 1 MB, its cache holds 65,536
+# chunks), an unbounded one grows by ~35 MB.
+DISTINCT_MEMORY_LIMIT = 8_000_000
+# training to vocab 500 on ~100 KB: the reference needs ~0.15 s, a recount-per-merge trainer minutes.
+TRAIN_SECONDS = 1.5
 
 # ---- M6 (training)
 # a float32 optimizer step / clip vs the same update in float64 (a handful of elementwise ops).

@@ -195,3 +195,20 @@ def test_kv_cache_bookkeeping_and_errors():
     assert cache.length == 0
     K, V = cache[0].append(k[:, :, :1], 3 * k[:, :, :1])
     np.testing.assert_array_equal(V, 3)
+
+
+def test_attention_dropout_follows_its_own_module_flag():
+    from numgpt.transformer import GPTConfig
+
+    cfg = GPTConfig(block_size=8, vocab_size=5, n_layer=1, n_head=2, n_embd=8, dropout=0.5)
+    attn = CausalSelfAttention(cfg, rng=np.random.default_rng(0), dtype=np.float64, seed=(0,))
+    x = Tensor(np.random.default_rng(1).standard_normal((2, 8, 8)))
+    attn.resid_dropout.eval()
+    attn.eval()
+    plain = attn(x).data
+    attn.train()
+    attn.resid_dropout.eval()
+    attn.attn_dropout.eval()  # the attention module trains, its dropout module does not: nothing dropped
+    np.testing.assert_array_equal(attn(x).data, plain)
+    attn.attn_dropout.train()
+    assert not np.array_equal(attn(x).data, plain), "attn_dropout in train mode must drop attention weights"

@@ -246,7 +246,7 @@ def test_forward_errors():
     (dict(n_embd=10, n_head=4), "divisible"),
     (dict(n_layer=0), "n_layer"),
     (dict(block_size=2.5), "block_size"),
-    (dict(dropout=1.0), "dropout"),
+    (dict(dropout=1.5), "dropout"),
 ])
 def test_config_validation(bad, match):
     with pytest.raises(ValueError, match=match):

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from numgpt.__main__ import build_parser, main
+from numgpt.checkpoint import Checkpoint, load_model, save_checkpoint
 from numgpt.sampling import cli, generate
 from numgpt.tokenizer import CharTokenizer, train_bpe
-from numgpt.checkpoint import Checkpoint, load_model, save_checkpoint
 from numgpt.transformer import GPT, GPTConfig
 
 TEXT = "héllo wörld, 日本語 — ça va? " * 4
@@ -65,7 +65,7 @@ def test_sample_bpe_checkpoint_decodes_valid_utf8(tmp_path):
     (["--checkpoint", "{tmp}/ok.npz", "--top-k", "0"], "top_k"),
     (["--checkpoint", "{tmp}/ok.npz", "--prompt", "xyz"], "cannot be encoded"),
     (["--checkpoint", "{tmp}/ok.npz", "--prompt", ""], "empty"),
-    (["--checkpoint", "{tmp}/ok.npz", "--num-samples", "0"], "num-samples"),
+    (["--checkpoint", "{tmp}/ok.npz", "--num-samples", "0"], "num_samples"),
     (["--checkpoint", "{tmp}/ok.npz", "--prompt", "a", "--window-shift", "99"], "window_shift"),
 ])
 def test_sample_errors_are_clear(tmp_path, capsys, argv, message):
@@ -97,6 +97,6 @@ def test_special_token_in_prompt_needs_allow_special(tmp_path, capsys):
     write_checkpoint(tmp_path / "bpe.npz", tok)
     argv = ["--checkpoint", str(tmp_path / "bpe.npz"), "--prompt", "<|endoftext|>日本", "--max-new-tokens", "5"]
     assert main(["sample", *argv]) == 2
-    assert "add --allow-special" in capsys.readouterr().err
+    assert "add --allow_special" in capsys.readouterr().err
     rc, text = run_sample([*argv, "--allow-special"])
     assert rc == 0 and text.startswith("<|endoftext|>日本")

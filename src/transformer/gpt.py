@@ -55,9 +55,7 @@ class GPTConfig:
                 f"GPTConfig: n_embd={self.n_embd} must be divisible by n_head={self.n_head} "
                 f"(each head gets n_embd / n_head dims)"
             )
-        if not 0.0 <= float(self.dropout) < 1.0:
-            raise ValueError(f"GPTConfig.dropout must be in [0, 1), got {self.dropout!r}")
-        self.dropout = float(self.dropout)
+        self.dropout = F.check_dropout_p(self.dropout, "GPTConfig.dropout")
         self.bias = bool(self.bias)
 
     @property

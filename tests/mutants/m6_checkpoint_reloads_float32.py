@@ -1,7 +1,7 @@
 """load_checkpoint always rebuilds the model in float32 (a float64 model comes back float32)."""
 import numpy as np
 
-from numgpt.training import checkpoint as _c
+from numgpt import checkpoint as _c
 from numgpt.training.optim import configure_optimizer
 from numgpt.transformer import GPT
 from spec.reference_adapter import *  # noqa: F401,F403
