@@ -225,6 +225,10 @@ def gpt_forward(model: GPT, idx: np.ndarray, targets: np.ndarray | None = None):
     return model(idx, targets)
 
 
+def gpt_train_mode(model: GPT, training: bool) -> None:
+    model.train(training)
+
+
 # =============================================================================================
 # M5: BPE tokenizer
 # =============================================================================================

@@ -178,23 +178,6 @@ def test_text_streamer_with_byte_tokens_and_char_tokenizer():
     assert s.push(np.int64(tok.encode("h")[0])) == "h"
 
 
-# ----------------------------------------------------------------------------- the spec's statistics
-
-
-def test_spec_chi_square_table_is_consistent():
-    """The tabulated chi-square critical values (alpha 1e-3) of the M7 spec: increasing, and within
-    2.5% of the Wilson-Hilferty approximation where that is accurate (df >= 3); guards against typos."""
-    from spec.test_m7_sampling import CHI2_CRITICAL_999, Z_999, chi2_critical
-
-    values = [CHI2_CRITICAL_999[df] for df in range(1, 21)]
-    assert values == sorted(values)
-    for df in range(3, 21):
-        c = 2.0 / (9.0 * df)
-        approx = df * (1.0 - c + Z_999 * c ** 0.5) ** 3
-        assert abs(approx / CHI2_CRITICAL_999[df] - 1) < 0.025, df
-    assert CHI2_CRITICAL_999[20] < chi2_critical(21) < chi2_critical(30)
-
-
 def test_bench_script_runs(capsys):
     from numgpt.sampling import bench
 
