@@ -274,6 +274,13 @@ def pytest_configure(config: pytest.Config) -> None:
         path = config.getoption(option)
         if path and not Path(path).resolve().parent.is_dir():
             raise pytest.UsageError(f"{option} {path}: the folder {Path(path).resolve().parent} does not exist")
+    if config.getoption("--gradescope") or config.getoption("--spec-points"):
+        from spec import points
+
+        try:
+            config._numgpt_points = points.load(config.getoption("--spec-points"))
+        except ValueError as e:
+            raise pytest.UsageError(str(e)) from None
     config._numgpt_grader = Grader(config)
     config.pluginmanager.register(config._numgpt_grader, "numgpt-grader")
     isolation.register(config)
@@ -347,7 +354,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         if record["outcome"] is None:  # failed without an exception of the test's own (strict xfail, say)
             record.update(outcome="failed", kind="error", message=_first_line(str(report.longrepr)),
                           details=str(report.longrepr))
-        report.user_properties += [("kind", record["kind"]), ("where", record["where"])]
+        failure = [("kind", record["kind"]), ("where", record["where"])]
+        report.user_properties += failure
+        item.user_properties += failure  # copied into the teardown report, whose properties --junitxml writes
     elif report.skipped:
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         record.update(outcome="skipped", kind=None, where=None, message=reason, details=reason)
@@ -453,10 +462,9 @@ def write_outputs(config: pytest.Config, results: dict[str, dict], load_error: s
         Path(path).write_text(json.dumps(grade_payload(impl_spec(config), results, load_error), indent=2))
     path = config.getoption("--gradescope")
     if path:
-        from spec import gradescope, points
+        from spec import gradescope
 
-        table = points.load(config.getoption("--spec-points"))
-        Path(path).write_text(json.dumps(gradescope.results(results, table, load_error), indent=2))
+        Path(path).write_text(json.dumps(gradescope.results(results, config._numgpt_points, load_error), indent=2))
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:

@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from xml.etree import ElementTree
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -57,7 +58,7 @@ def test_failure_records_say_where_they_arose(tmp_path: Path) -> None:
         "def detach(t):\n"
         "    return t\n")
     _, tests = _grade(tmp_path, "spec/test_m1_ops.py", "spec/test_m1_autograd.py", "-k", "relu and forward or detach_cuts",
-                      "--impl", str(adapter), "--spec-isolation", "off")
+                      "--impl", str(adapter), "--spec-isolation", "off", "--junitxml", str(tmp_path / "junit.xml"))
     inside = tests["spec/test_m1_ops.py::test_forward[relu]"]
     assert (inside["outcome"], inside["kind"], inside["where"]) == ("failed", "error", f"{adapter.resolve()}:6")
     assert inside["message"] == "AssertionError: an invariant of the implementation"
@@ -68,6 +69,11 @@ def test_failure_records_say_where_they_arose(tmp_path: Path) -> None:
     assert "\n" not in wrong["message"] and wrong["message"] in wrong["details"]
     for record in tests.values():
         assert set(record) >= {"name", "milestone", "outcome", "kind", "where", "message", "details"}
+    # --junitxml carries the same milestone / kind / where as <property> elements
+    cases = {c.get("name"): {p.get("name"): p.get("value") for p in c.iter("property")}
+             for c in ElementTree.parse(tmp_path / "junit.xml").iter("testcase")}
+    assert cases["test_forward[relu]"] == {"milestone": "M1", "kind": "error", "where": inside["where"]}
+    assert cases["test_detach_cuts_the_graph"] == {"milestone": "M1", "kind": "assertion", "where": wrong["where"]}
 
 
 def test_hypothesis_partly_not_implemented_reports_the_real_failure(tmp_path: Path) -> None:

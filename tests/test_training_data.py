@@ -91,15 +91,7 @@ def test_canonical_checksum_mismatch(monkeypatch):
 # ----------------------------------------------------------------------------- batches
 
 
-def test_get_batch():
-    data = np.arange(100, dtype=np.uint16)
-    x, y = D.get_batch(data, 8, 10, np.random.default_rng(0))
-    assert x.shape == y.shape == (8, 10) and x.dtype == y.dtype == np.int64
-    np.testing.assert_array_equal(y, x + 1)                 # shifted by one
-    np.testing.assert_array_equal(x, x[:, :1] + np.arange(10))  # contiguous windows
-    assert y.max() < 100
-    x2, _ = D.get_batch(data, 8, 10, np.random.default_rng(0))
-    np.testing.assert_array_equal(x, x2)
+def test_get_batch_edge_cases():  # (shapes, shift, range and seeding are the spec's)
     x, y = D.get_batch(np.arange(11), 4, 10, np.random.default_rng(1))  # exactly one window fits
     np.testing.assert_array_equal(x, np.tile(np.arange(10), (4, 1)))
     with pytest.raises(D.DataError, match="too few"):

@@ -54,8 +54,8 @@ def test_param_groups_decay_only_matrices():
     assert groups[1]["names"] == ["b", "ln.weight"] and groups[1]["weight_decay"] == 0.0
 
 
-@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 2e-6)])
-def test_adamw_matches_textbook(dtype, tol):
+def test_adamw_in_float32_keeps_its_state_in_float32_and_stays_close_to_textbook():
+    dtype, tol = np.float32, 2e-6  # (the float64 closed form is the spec's: spec/test_m6_training.py)
     params = make_params(dtype)
     start = {n: p.data.copy() for n, p in params.items()}
     grads = grad_sequence(10, dtype=dtype)
@@ -205,15 +205,8 @@ def test_optimizer_errors():
         AdamW([])
 
 
-def test_schedule_values():
+def test_schedule_rejects_bad_arguments():  # (its values are the spec's: spec/test_m6_training.py)
     kw = dict(warmup_iters=10, lr_decay_iters=110, max_lr=1.0, min_lr=0.1)
-    assert get_lr(0, **kw) == pytest.approx(1 / 11)
-    assert get_lr(9, **kw) == pytest.approx(10 / 11)
-    assert get_lr(10, **kw) == 1.0
-    assert get_lr(60, **kw) == pytest.approx(0.55)
-    assert get_lr(110, **kw) == pytest.approx(0.1) and get_lr(10_000, **kw) == 0.1
-    lrs = [get_lr(i, **kw) for i in range(10, 111)]
-    assert all(a >= b for a, b in zip(lrs, lrs[1:]))
     assert get_lr(0, 0, 100, 1.0, 0.0) == 1.0  # no warmup
     with pytest.raises(ValueError, match="step"):
         get_lr(-1, **kw)
@@ -221,15 +214,10 @@ def test_schedule_values():
         get_lr(0, 10, 5, 1.0, 0.1)
 
 
-def test_clip_grad_norm():
+def test_clip_grad_norm_skips_missing_grads_and_reports_inf():  # (the clipping itself: the spec's)
     a, b, c = Parameter(np.zeros(3)), Parameter(np.zeros((2, 2))), Parameter(np.zeros(1))
     a.grad, b.grad = np.array([3.0, 0.0, 0.0]), np.array([[0.0, 4.0], [0.0, 0.0]])  # c has no grad
-    assert clip_grad_norm([a, b, c], 10.0) == pytest.approx(5.0)
-    np.testing.assert_array_equal(a.grad, [3.0, 0.0, 0.0])  # below the max: untouched
-    assert clip_grad_norm([a, b, c], 1.0) == pytest.approx(5.0)
-    total = math.sqrt(np.sum(a.grad ** 2) + np.sum(b.grad ** 2))
-    assert total == pytest.approx(1.0, rel=1e-6)
-    assert a.grad[0] / b.grad[0, 1] == pytest.approx(3 / 4)  # direction kept
+    assert clip_grad_norm([a, b, c], 1.0) == pytest.approx(5.0) and c.grad is None
     a.grad[0] = np.inf
     assert clip_grad_norm([a], 1.0) == math.inf  # reported, not scaled
     with pytest.raises(ValueError, match="max_norm"):

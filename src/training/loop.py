@@ -170,7 +170,7 @@ def train(cfg: TrainConfig, resume: bool = False, log: Callable[[str], None] = p
         run.dp = start_workers(run.model, run.optimizer, cfg)
         _log_start(run, resume)
         forward_backward = run.dp.forward_backward if run.dp else ForwardBackward(run.model)
-        params = run.model.parameters()  # (walking the module tree every step costs ~0.5 ms)
+        params = run.model.parameters()  # walked once: the module tree is not cheap to walk every step
         while True:
             run.rng_state = capture_rng(run.data_rng, run.model)  # the state at this iteration boundary
             lr = _set_lr(run.optimizer, cfg, run.it)

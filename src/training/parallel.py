@@ -160,11 +160,11 @@ class DataParallel:
         workers: slices per batch (this process + ``workers - 1`` forked processes).
 
     ``self.workers`` is the number actually used: 1 (no processes, nothing changed) off Linux or
-    without control over OpenBLAS. The model's architecture must stay
-    as it is while the workers run; its parameter *values* may change freely (optimizer steps,
-    ``load_state_dict``, which copies in place). One instance at a time: ``close()`` it (or leave its ``with`` block) to
-    stop the workers and give OpenBLAS its threads back; after a Ctrl-C inside
-    ``forward_backward``, close it rather than reuse it.
+    without control over OpenBLAS. The model's architecture must stay as it is while the workers
+    run; its parameter *values* may change freely (optimizer steps, ``load_state_dict``, which
+    copies in place). One instance at a time: ``close()`` it (or leave its ``with`` block) to stop
+    the workers and give OpenBLAS its threads back; after a Ctrl-C inside ``forward_backward``,
+    close it rather than reuse it.
 
     Messages: this process sends ``(seq, x_slice, y_slice, weight, modes, seeds)`` to a worker
     (``modes``: every module's ``training`` flag; ``seeds``: one per dropout module, or None), which
