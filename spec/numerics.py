@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import math
 import re
+import traceback
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
@@ -153,7 +154,9 @@ def as_array(impl: Any, t: Any, what: str = "") -> np.ndarray:
                 f"{label}: expected one tensor, got a {type(t).__name__} (a wrong return type; "
                 f"to_numpy raised {type(e).__name__}: {e})") from None
         else:
-            raise AdapterError(f"the adapter's to_numpy({_describe(t)}) raised {type(e).__name__}: {e}") from e
+            frames = traceback.extract_tb(e.__traceback__)
+            at = f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+            raise AdapterError(f"the adapter's to_numpy({_describe(t)}) raised {type(e).__name__}: {e}{at}") from e
     if value is None:
         raise AssertionError(f"{label}: the adapter's to_numpy({_describe(t)}) returned None, expected an array")
     arr = np.asarray(value)
@@ -237,7 +240,11 @@ def check_grads(impl: Any, fn: Callable[..., Any], inputs: Sequence[np.ndarray],
 
     for i in wrt:
         g = impl.grad(leaves[i])
-        analytic = np.zeros(arrays[i].shape) if g is None else np.asarray(g, dtype=np.float64)
+        try:
+            analytic = np.zeros(arrays[i].shape) if g is None else np.asarray(g, dtype=np.float64)
+        except (TypeError, ValueError) as e:
+            raise AssertionError(f"{what}: grad() of input {i} returned {_describe(g)}, expected an array of the "
+                                 f"input's shape {arrays[i].shape} ({type(e).__name__}: {e})") from None
         if analytic.shape != arrays[i].shape:
             raise AssertionError(_with_hint(
                 f"{what}: the gradient of input {i} has shape {analytic.shape}, but the input has shape "

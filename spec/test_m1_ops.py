@@ -21,7 +21,7 @@ from typing import Any, Callable
 import numpy as np
 import pytest
 
-from spec.numerics import FWD_ATOL, FWD_RTOL, LARGE_FD_EPS, OP_ATOL, OP_RTOL, assert_close, check_grads
+from spec.numerics import FWD_ATOL, FWD_RTOL, LARGE_FD_EPS, OP_ATOL, OP_RTOL, as_array, assert_close, check_grads
 
 pytestmark = pytest.mark.milestone("M1")
 
@@ -210,7 +210,7 @@ def test_forward(impl, c: Case) -> None:
     """float64 forward == NumPy (shape exactly, values within FWD_RTOL/FWD_ATOL)."""
     out = c.build(impl, *[impl.tensor(x.copy()) for x in c.inputs])
     expected = c.numpy(*c.inputs)
-    assert_close(impl.to_numpy(out), expected, FWD_RTOL, FWD_ATOL, f"{c.id}: float64 forward vs NumPy")
+    assert_close(as_array(impl, out), expected, FWD_RTOL, FWD_ATOL, f"{c.id}: float64 forward vs NumPy")
 
 
 @pytest.mark.parametrize("c", CASES)
@@ -241,7 +241,7 @@ LARGE = [
 def test_ops_at_a_realistic_size(impl, c: Case) -> None:
     """The op on large inputs: forward vs NumPy, gradients on sampled coordinates."""
     out = c.build(impl, *[impl.tensor(x.copy()) for x in c.inputs])
-    assert_close(impl.to_numpy(out), c.numpy(*c.inputs), OP_RTOL, OP_ATOL, f"{c.id}: float64 forward vs NumPy",
+    assert_close(as_array(impl, out), c.numpy(*c.inputs), OP_RTOL, OP_ATOL, f"{c.id}: float64 forward vs NumPy",
                  "the small-size cases pass, so look for a code path taken only for large inputs")
     check_grads(impl, lambda *ts: c.build(impl, *ts), c.inputs, what=f"{c.id}: backward", max_coords=4,
                 eps=LARGE_FD_EPS)
@@ -273,7 +273,7 @@ def test_max_ties_share_the_gradient_evenly(impl, axis, keepdims, share) -> None
         share[0, 0] = share[2, 2] = 0.5
     t = impl.tensor(x, requires_grad=True)
     out = impl.max(t, axis=axis, keepdims=keepdims)
-    value = np.asarray(impl.to_numpy(out))
+    value = as_array(impl, out)
     assert_close(value, np.max(x, axis=axis, keepdims=keepdims), 0, 0, f"max(axis={axis}) of an input with ties")
     g = np.random.default_rng(2).uniform(1.0, 2.0, value.shape)
     impl.backward(out, g)
@@ -308,7 +308,7 @@ def test_non_contiguous_inputs(impl, build, view) -> None:
     for x in (np.ascontiguousarray(x_view), x_view):
         t = impl.tensor(x, requires_grad=True)
         out = build(impl, t)
-        value = np.array(impl.to_numpy(out), copy=True)
+        value = as_array(impl, out).copy()
         impl.backward(out, np.ones(value.shape))
         results.append((value, np.array(impl.grad(t), copy=True)))
     (v_ref, g_ref), (v, g) = results

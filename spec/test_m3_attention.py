@@ -20,8 +20,8 @@ import pytest
 
 from spec import oracle
 from spec.numerics import (
-    CAUSAL_ATOL, F32_ATOL, F32_RTOL, OP_ATOL, OP_RTOL, as_array, assert_clear_error, assert_close, check_grads,
-    shape_regex,
+    CAUSAL_ATOL, F32_ATOL, F32_RTOL, LARGE_FD_EPS, OP_ATOL, OP_RTOL, as_array, assert_clear_error, assert_close,
+    check_grads, shape_regex,
 )
 
 pytestmark = pytest.mark.milestone("M3")
@@ -156,6 +156,28 @@ def test_sdpa_huge_scores_stay_finite(impl):
     impl.backward(out, np.ones(got.shape))
     assert all(np.all(np.isfinite(np.asarray(impl.grad(t)))) for t in leaves), \
         "attention gradients must stay finite for scores of magnitude ~1e4"
+
+
+@pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
+def test_sdpa_at_a_realistic_size(impl, causal):
+    """GPT-2-sized heads (T = 128, hs = 64; 1.3e5 scores): an implementation may take another code path
+    for large inputs (chunked or tiled attention). Forward vs the oracle, gradients on sampled
+    coordinates (finite-difference step LARGE_FD_EPS, spec/numerics.py)."""
+    q, k, v = qkv((2, 4), 128, 128, seed=8, hs=64)
+    got = sdpa(impl, q, k, v, causal=causal)
+    # the oracle goes one query row at a time in Python: compare 24 sampled rows (batch, head, query)
+    rng = np.random.default_rng(0)
+    rows = [(int(b), int(h), int(i)) for b, h, i in zip(rng.integers(0, 2, 24), rng.integers(0, 4, 24),
+                                                         rng.integers(0, 128, 24))]
+    allowed = oracle.causal_mask(128, 128) if causal else np.ones((128, 128), dtype=bool)
+    want = [oracle.attention(q[b, h, i:i + 1], k[b, h], v[b, h], mask=allowed[i:i + 1])[0] for b, h, i in rows]
+    assert_close(np.array([got[r] for r in rows]), np.array(want), OP_RTOL, OP_ATOL,
+                 f"attention(q {q.shape}, causal={causal}) at a realistic size vs oracle, on the (batch, head, "
+                 f"query) rows {rows}", "the small-size contracts pass, so look for a code path taken only for "
+                 "large inputs")
+    check_grads(impl, lambda q, k, v: impl.scaled_dot_product_attention(q, k, v, causal=causal), [q, k, v],
+                max_coords=4, eps=LARGE_FD_EPS,
+                what=f"attention(q {q.shape}, causal={causal}) at a realistic size: gradients w.r.t. q, k, v")
 
 
 def test_sdpa_head_size_mismatch_is_a_clear_error(impl):

@@ -37,7 +37,7 @@ from hypothesis import strategies as st
 from spec.numerics import (ADAMW_SIGN_STEP_ATOL, ADAMW_SIGN_STEP_RTOL, BATCH_ALPHA, CLIP_NORM_RTOL, CLIP_SCALED_ATOL,
                            CLIP_SCALED_RTOL, CLIP_UNCHANGED_RTOL, F32_STEP_ATOL, F32_STEP_RTOL, MEMORISE_FINAL_LOSS,
                            MEMORISE_START_LOSS, SCHEDULE_ATOL, SCHEDULE_RTOL, as_array, assert_clear_error,
-                           assert_close, assert_frequencies, describe, expect_array, expect_float)
+                           assert_close, assert_frequencies, describe, diagnose, expect_array, expect_float)
 
 pytestmark = pytest.mark.milestone("M6")
 
@@ -59,22 +59,62 @@ def set_grads(impl, params, grads):
         impl.backward(impl.sum(impl.mul(p, impl.tensor(grads[n]))))
 
 
-def oracle_adamw(values, grads_seq, lrs, betas, eps, weight_decay):
-    """Closed-form AdamW in float64; decay only on params with 2+ dims. Returns params after each step."""
+def oracle_adamw(values, grads_seq, lrs, betas, eps, weight_decay, *, decay_1d=False, l2=False, decay_lr=True,
+                 decay_after=False, bias_correction=True, t_offset=0, eps_inside=False, accumulate=False):
+    """Closed-form AdamW in float64; decay only on params with 2+ dims. Returns params after each step.
+
+    The keyword switches compute what a known bug would give instead (for evidence-based hints):
+    ``decay_1d`` decays 1-D params too, ``l2`` adds wd * p to the gradient, ``decay_lr=False``
+    decays by (1 - wd), ``decay_after`` decays after the update, ``bias_correction=False`` uses m
+    and v as they are, ``t_offset`` shifts the bias correction's step count, ``eps_inside`` takes
+    sqrt(v_hat + eps), ``accumulate`` keeps the previous steps' gradients (zero_grad not working)."""
     p = {n: v.astype(np.float64) for n, v in values.items()}
     m = {n: np.zeros_like(v) for n, v in p.items()}
     v2 = {n: np.zeros_like(v) for n, v in p.items()}
+    total = {n: np.zeros_like(v) for n, v in p.items()}
     history = []
     for t, (g, lr) in enumerate(zip(grads_seq, lrs), start=1):
         for n in p:
-            wd = weight_decay if p[n].ndim >= 2 else 0.0
-            gn = g[n].astype(np.float64)
-            p[n] = p[n] - lr * wd * p[n]
+            wd = weight_decay if p[n].ndim >= 2 or decay_1d else 0.0
+            total[n] = (total[n] if accumulate else 0.0) + g[n].astype(np.float64)
+            gn = total[n] + (wd * p[n] if l2 else 0.0)
+            decay = 0.0 if l2 else (lr * wd if decay_lr else wd)
+            if not decay_after:
+                p[n] = p[n] - decay * p[n]
             m[n] = betas[0] * m[n] + (1 - betas[0]) * gn
             v2[n] = betas[1] * v2[n] + (1 - betas[1]) * gn * gn
-            p[n] = p[n] - lr * (m[n] / (1 - betas[0] ** t)) / (np.sqrt(v2[n] / (1 - betas[1] ** t)) + eps)
+            bc1, bc2 = (1 - betas[0] ** (t + t_offset), 1 - betas[1] ** (t + t_offset)) if bias_correction else (1, 1)
+            denom = np.sqrt(v2[n] / bc2 + eps) if eps_inside else np.sqrt(v2[n] / bc2) + eps
+            p[n] = p[n] - lr * (m[n] / bc1) / denom
+            if decay_after:
+                p[n] = p[n] - decay * p[n]
         history.append({n: a.copy() for n, a in p.items()})
     return history
+
+
+# Known AdamW bugs: the hint, and the oracle switches (or "fixed_lr": optimizer_set_lr ignored) that reproduce it.
+ADAMW_BUGS = [
+    ("no bias correction (m and v used as they are)", dict(bias_correction=False)),
+    ("the bias correction's step count is off by one (1 - beta^(t+1): t counted from 0 or bumped twice)",
+     dict(t_offset=1)),
+    ("the weight decay is added to the gradient (L2) instead of decoupled (p <- p * (1 - lr*wd))", dict(l2=True)),
+    ("the weight decay is applied to 1-D parameters (biases, LayerNorm weights) too", dict(decay_1d=True)),
+    ("the weight decay is not multiplied by the learning rate (p <- p * (1 - wd))", dict(decay_lr=False)),
+    ("the weight decay is applied after the Adam update instead of before it", dict(decay_after=True)),
+    ("eps inside the square root (sqrt(v_hat + eps) instead of sqrt(v_hat) + eps)", dict(eps_inside=True)),
+    ("the gradients accumulate across steps (optimizer_zero_grad does not clear them)", dict(accumulate=True)),
+    ("the learning rate set before each step is ignored (optimizer_set_lr has no effect)", dict(fixed_lr=True)),
+]
+
+
+def adamw_bug_histories(values, grads_seq, lrs, betas, eps, weight_decay):
+    """(hint, the parameters after each step) for every bug in ADAMW_BUGS."""
+    out = []
+    for hint, flags in ADAMW_BUGS:
+        flags = dict(flags)
+        steps = [lrs[0]] * len(lrs) if flags.pop("fixed_lr", False) else lrs
+        out.append((hint, oracle_adamw(values, grads_seq, steps, betas, eps, weight_decay, **flags)))
+    return out
 
 
 def oracle_lr(it, warmup, decay_iters, max_lr, min_lr):
@@ -84,6 +124,31 @@ def oracle_lr(it, warmup, decay_iters, max_lr, min_lr):
         return min_lr
     r = (it - warmup) / (decay_iters - warmup)
     return min_lr + 0.5 * (1 + math.cos(math.pi * r)) * (max_lr - min_lr)
+
+
+def _cosine(it, warmup, decay_iters, max_lr, min_lr, r):
+    return min_lr + 0.5 * (1 + math.cos(math.pi * r)) * (max_lr - min_lr) if warmup <= it < decay_iters else None
+
+
+# Known schedule bugs: the hint, and what the bug returns (None: no different value at this step).
+SCHEDULE_BUGS = [
+    ("the warmup is off by one (max_lr * step / warmup_iters: 0 at step 0)",
+     lambda it, w, d, hi, lo: hi * it / w if it < w else None),
+    ("the warmup ends one step late (max_lr * (step + 1) / warmup_iters)",
+     lambda it, w, d, hi, lo: hi * (it + 1) / w if it < w else None),
+    ("the cosine decays to 0 instead of to min_lr",
+     lambda it, w, d, hi, lo: _cosine(it, w, d, hi, 0.0, (it - w) / (d - w))),
+    ("the cosine's progress ignores the warmup (r = step / lr_decay_iters)",
+     lambda it, w, d, hi, lo: _cosine(it, w, d, hi, lo, it / d)),
+    ("the schedule returns 0 (not min_lr) after lr_decay_iters", lambda it, w, d, hi, lo: 0.0 if it >= d else None),
+]
+
+
+def schedule_hint(got, step, warmup, decay_iters, max_lr, min_lr) -> str:
+    """The bug whose schedule gives ``got`` at this step, if one does."""
+    candidates = [(hint, value) for hint, bug in SCHEDULE_BUGS
+                  if (value := bug(step, warmup, decay_iters, max_lr, min_lr)) is not None]
+    return diagnose(np.float64(got), candidates, SCHEDULE_RTOL, SCHEDULE_ATOL)
 
 
 # ----------------------------------------------------------------------------- AdamW
@@ -98,6 +163,7 @@ def test_adamw_matches_closed_form_over_10_steps(impl):
     lrs = [0.01 * (1 - 0.05 * t) for t in range(10)]
     opt = impl.adamw(params, lr=lrs[0], betas=(0.9, 0.99), eps=1e-8, weight_decay=0.1)
     want = oracle_adamw(values, grads_seq, lrs, (0.9, 0.99), 1e-8, 0.1)
+    bugs = adamw_bug_histories(values, grads_seq, lrs, (0.9, 0.99), 1e-8, 0.1)
     for t in range(10):
         impl.optimizer_set_lr(opt, lrs[t])
         set_grads(impl, params, grads_seq[t])
@@ -107,9 +173,8 @@ def test_adamw_matches_closed_form_over_10_steps(impl):
             got = as_array(impl, p)
             assert got.dtype == np.float32, f"AdamW changed the dtype of {n} to {got.dtype} (must stay float32)"
             assert_close(got, want[t][n], F32_STEP_RTOL, F32_STEP_ATOL,
-                         f"AdamW parameter {n} {SHAPES[n]} after step {t + 1} vs the closed-form oracle "
-                         f"(check bias correction 1-beta^t with t counted from 1, decoupled decay, "
-                         f"eps outside the sqrt, and that zero_grad clears the previous gradient)")
+                         f"AdamW parameter {n} {SHAPES[n]} after step {t + 1} vs the closed-form oracle",
+                         diagnose(got, [(hint, h[t][n]) for hint, h in bugs], F32_STEP_RTOL, F32_STEP_ATOL))
 
 
 def test_adamw_first_step_moves_every_element_by_lr(impl):
@@ -122,12 +187,13 @@ def test_adamw_first_step_moves_every_element_by_lr(impl):
     opt = impl.adamw(params, lr=0.01, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
     set_grads(impl, params, grads)
     impl.optimizer_step(opt)
+    bugs = adamw_bug_histories(values, [grads], [0.01], (0.9, 0.999), 1e-8, 0.0)
     for n, p in params.items():
-        assert_close(as_array(impl, p), values[n] - 0.01 * np.sign(grads[n]), ADAMW_SIGN_STEP_RTOL,
-                     ADAMW_SIGN_STEP_ATOL,
-                     f"AdamW step 1 on {n} (gradients of magnitude 1e-3 to 1e3): expected p - lr*sign(g) (without "
-                     f"bias correction the step would be scaled by (1-beta1)/sqrt(1-beta2) = 3.16; with eps inside "
-                     f"the sqrt, the small gradients' steps are up to 0.5% short)")
+        got = as_array(impl, p)
+        assert_close(got, values[n] - 0.01 * np.sign(grads[n]), ADAMW_SIGN_STEP_RTOL, ADAMW_SIGN_STEP_ATOL,
+                     f"AdamW step 1 on {n} (gradients of magnitude 1e-3 to 1e3): expected p - lr*sign(g), since "
+                     f"the bias-corrected m/sqrt(v) is g/|g| at step 1",
+                     diagnose(got, [(hint, h[0][n]) for hint, h in bugs], ADAMW_SIGN_STEP_RTOL, ADAMW_SIGN_STEP_ATOL))
 
 
 def test_adamw_weight_decay_is_decoupled_and_skips_1d_params(impl):
@@ -141,12 +207,15 @@ def test_adamw_weight_decay_is_decoupled_and_skips_1d_params(impl):
         set_grads(impl, params, zeros)
         impl.optimizer_step(opt)
         impl.optimizer_zero_grad(opt)
+    bugs = adamw_bug_histories(values, [zeros] * 3, [0.1] * 3, (0.9, 0.99), 1e-8, 0.5)
     for n, p in params.items():
         factor = (1 - 0.1 * 0.5) ** 3 if len(SHAPES[n]) >= 2 else 1.0
-        assert_close(as_array(impl, p), values[n] * factor, F32_STEP_RTOL, F32_STEP_ATOL,
+        got = as_array(impl, p)
+        assert_close(got, values[n] * factor, F32_STEP_RTOL, F32_STEP_ATOL,
                      f"AdamW with zero gradients, 3 steps, lr 0.1, weight_decay 0.5: param {n} {SHAPES[n]} "
                      f"must be scaled by {factor:.6f} (decay multiplies 2+-dim params by 1-lr*wd each step, "
-                     f"is never added to the gradient, and is not applied to 1-D biases/LayerNorm weights)")
+                     f"and 1-D biases/LayerNorm weights not at all)",
+                     diagnose(got, [(hint, h[-1][n]) for hint, h in bugs], F32_STEP_RTOL, F32_STEP_ATOL))
 
 
 # ----------------------------------------------------------------------------- schedule
@@ -165,8 +234,10 @@ SCHEDULE = dict(warmup_iters=100, lr_decay_iters=2000, max_lr=1e-3, min_lr=1e-4)
 def test_lr_schedule_values(impl, step, expected, where):
     call = f"lr_schedule({step}, warmup_iters=100, lr_decay_iters=2000, max_lr=1e-3, min_lr=1e-4)"
     got = expect_float(impl.lr_schedule(step, **SCHEDULE), call, "the learning rate (a float)")
+    hint = schedule_hint(got, step, *SCHEDULE.values())
     assert got == pytest.approx(expected, rel=SCHEDULE_RTOL, abs=SCHEDULE_ATOL), (
-        f"{call} at {where}: got {got!r}, expected {expected!r} (rel {SCHEDULE_RTOL:g})")
+        f"{call} at {where}: got {got!r}, expected {expected!r} (rel {SCHEDULE_RTOL:g})"
+        + (f". Likely cause: {hint}" if hint else ""))
 
 
 @settings(max_examples=30, deadline=None, derandomize=True, database=None)
@@ -175,7 +246,9 @@ def test_lr_schedule_matches_formula_everywhere(impl, warmup, span, step):
     call = f"lr_schedule({step}, warmup_iters={warmup}, lr_decay_iters={warmup + span}, 6e-4, 6e-5)"
     got = expect_float(impl.lr_schedule(step, warmup, warmup + span, 6e-4, 6e-5), call, "the learning rate (a float)")
     want = oracle_lr(step, warmup, warmup + span, 6e-4, 6e-5)
-    assert got == pytest.approx(want, rel=SCHEDULE_RTOL, abs=SCHEDULE_ATOL), f"{call}: got {got!r}, expected {want!r}"
+    hint = schedule_hint(got, step, warmup, warmup + span, 6e-4, 6e-5)
+    assert got == pytest.approx(want, rel=SCHEDULE_RTOL, abs=SCHEDULE_ATOL), (
+        f"{call}: got {got!r}, expected {want!r}" + (f". Likely cause: {hint}" if hint else ""))
 
 
 # ----------------------------------------------------------------------------- clipping
@@ -197,9 +270,17 @@ def test_clip_grad_norm(impl, norm, max_norm):
     params, gs = grads_with_norm(impl, norm)
     call = f"clip_grad_norm(3 params with a global gradient norm of {norm}, max_norm={max_norm})"
     got = expect_float(impl.clip_grad_norm(params, max_norm), call, "the total norm before clipping (a float)")
+    hint = diagnose(np.float64(got), [
+        ("returned the norm after clipping (min(norm, max_norm))", min(norm, max_norm)),
+        ("the norm of the last parameter's gradient only", math.sqrt(float(np.sum(gs[-1] ** 2)))),
+        ("the norm of the first parameter's gradient only", math.sqrt(float(np.sum(gs[0] ** 2)))),
+        ("the squared norm (no square root)", norm ** 2),
+        ("the sum of the per-parameter norms instead of the norm of all gradients together",
+         math.fsum(math.sqrt(float(np.sum(g ** 2))) for g in gs)),
+    ], CLIP_NORM_RTOL, 0.0)
     assert got == pytest.approx(norm, rel=CLIP_NORM_RTOL), (
         f"{call} must return the global norm sqrt(sum of every gradient's squares) BEFORE clipping: got {got}, "
-        f"expected {norm} (rel {CLIP_NORM_RTOL:g})")
+        f"expected {norm} (rel {CLIP_NORM_RTOL:g})" + (f". Likely cause: {hint}" if hint else ""))
     after = [np.asarray(impl.grad(p), dtype=np.float64) for p in params]
     if norm > max_norm:
         total = math.sqrt(sum(float(np.sum(a * a)) for a in after))

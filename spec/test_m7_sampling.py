@@ -41,7 +41,7 @@ from hypothesis import strategies as st
 from spec import oracle
 from spec.numerics import (CACHE_ATOL, CACHE_RTOL, MODEL_ATOL, MODEL_RTOL, PROB_ATOL, PROB_RTOL, PROB_SUM_ATOL,
                            SAMPLE_ALPHA, TEMPERATURE_FIT_RTOL, TOP_P_BOUNDARY_GAP, assert_clear_error, assert_close,
-                           assert_frequencies, expect_array)
+                           assert_frequencies, describe, expect_array)
 
 pytestmark = pytest.mark.milestone("M7")
 
@@ -104,6 +104,35 @@ def probs_close(impl_probs, expected: np.ndarray, what: str, hint: str = "") -> 
     assert_close(got, expected, PROB_RTOL, PROB_ATOL, what, hint)
 
 
+def filtered(impl, logits: np.ndarray, **kwargs) -> np.ndarray:
+    """``impl.filter_logits(logits, **kwargs)`` as float probabilities of logits' shape (a wrong return is named)."""
+    return expect_array(impl.filter_logits(logits, **kwargs), f"filter_logits({kwargs})", np.shape(logits), "f",
+                        f"float probabilities of shape {np.shape(logits)}")
+
+
+def drawn(impl, logits: np.ndarray, n: int, **kwargs) -> np.ndarray:
+    """``impl.sample(logits, n, **kwargs)`` as n integer token ids."""
+    return expect_array(impl.sample(logits, n, **kwargs), f"sample(num_samples={n}, {kwargs})", (n,), "iu",
+                        f"{n} integer token ids (a 1-D array)")
+
+
+def generated(value, what: str) -> np.ndarray:
+    """What ``generate`` returned, as a 1-D integer array."""
+    ids = expect_array(value, what, kinds="iu", expected="a 1-D integer array (the prompt and the new tokens)")
+    assert ids.ndim == 1, f"{what} returned an array of shape {ids.shape}, expected a 1-D integer array"
+    return ids
+
+
+def streamed(impl, chunks: list[bytes]) -> list[str]:
+    """``impl.utf8_stream(chunks)``: one string per chunk, then the flush."""
+    pieces = impl.utf8_stream(chunks)
+    if not (isinstance(pieces, (list, tuple)) and len(pieces) == len(chunks) + 1
+            and all(isinstance(x, str) for x in pieces)):
+        raise AssertionError(f"utf8_stream of {len(chunks)} chunks returned {describe(pieces)}, expected a list of "
+                             f"{len(chunks) + 1} strings (one per chunk, then the final flush)")
+    return list(pieces)
+
+
 def temperature_hint(logits: np.ndarray, got: np.ndarray, temperature: float) -> str:
     """Name the temperature the probabilities ``got`` were made with, when the evidence says so:
     they are softmax(logits / T_eff) for a T_eff (fitted to their log-odds) other than
@@ -152,7 +181,7 @@ def test_temperature_scales_logits_before_softmax(impl, temperature):
 
 
 def test_temperature_zero_is_greedy_with_lowest_id_on_ties(impl):
-    got = np.asarray(impl.filter_logits(LOGITS.copy(), temperature=0.0))
+    got = filtered(impl, LOGITS.copy(), temperature=0.0)
     expected = np.zeros(8)
     expected[2] = 1.0
     probs_close(got, expected, "filter_logits(temperature=0): one-hot at the argmax; ids 2 and 4 tie, "
@@ -184,7 +213,7 @@ def test_filter_accepts_a_batch_of_rows_and_keeps_input(impl):
 
 @pytest.mark.parametrize("k", [1, 2, 3, 5, 8, 50])
 def test_top_k_keeps_exactly_k_highest(impl, k):
-    got = np.asarray(impl.filter_logits(LOGITS.copy(), temperature=1.0, top_k=k))
+    got = filtered(impl, LOGITS.copy(), temperature=1.0, top_k=k)
     expected = oracle_filter(LOGITS, 1.0, top_k=k)
     n_kept = int((got > 0).sum())
     assert n_kept == min(k, 8), f"top_k={k} on V=8 logits must keep exactly {min(k, 8)} tokens, kept {n_kept}: {got}"
@@ -193,7 +222,7 @@ def test_top_k_keeps_exactly_k_highest(impl, k):
 
 def test_top_k_ties_go_to_lower_ids(impl):
     logits = np.array([1.0, 3.0, 3.0, 3.0, 0.5])
-    got = np.asarray(impl.filter_logits(logits, temperature=1.0, top_k=2))
+    got = filtered(impl, logits, temperature=1.0, top_k=2)
     probs_close(got, np.array([0.0, 0.5, 0.5, 0.0, 0.0]),
                 "top_k=2 on logits [1, 3, 3, 3, 0.5]: three tokens tie; keep exactly 2, the lower ids 1 and 2")
 
@@ -206,7 +235,7 @@ P4 = np.array([0.15, 0.5, 0.05, 0.3])
                                      (0.81, [1, 3, 0]), (0.94, [1, 3, 0]), (0.96, [0, 1, 2, 3]),
                                      (1.0, [0, 1, 2, 3])])
 def test_top_p_keeps_the_smallest_set_reaching_p(impl, p, kept):
-    got = np.asarray(impl.filter_logits(np.log(P4), temperature=1.0, top_p=p))
+    got = filtered(impl, np.log(P4), temperature=1.0, top_p=p)
     expected = np.zeros(4)
     expected[kept] = P4[kept] / P4[kept].sum()
     probs_close(got, expected,
@@ -240,13 +269,13 @@ def test_top_p_at_an_exact_boundary_keeps_the_smallest_set(impl, logits, p, kept
 
 
 def test_top_p_always_keeps_at_least_one_token(impl):
-    got = np.asarray(impl.filter_logits(np.log(P4), temperature=1.0, top_p=1e-9))
+    got = filtered(impl, np.log(P4), temperature=1.0, top_p=1e-9)
     probs_close(got, np.array([0.0, 1.0, 0.0, 0.0]), "top_p=1e-9: the most probable token alone")
 
 
 def test_top_k_is_applied_before_top_p(impl):
     p = np.array([0.4, 0.3, 0.2, 0.1])
-    got = np.asarray(impl.filter_logits(np.log(p), temperature=1.0, top_k=2, top_p=0.55))
+    got = filtered(impl, np.log(p), temperature=1.0, top_k=2, top_p=0.55)
     probs_close(got, np.array([1.0, 0.0, 0.0, 0.0]),
                 "top_k=2 then top_p=0.55 on [0.4, 0.3, 0.2, 0.1]: top-k leaves [4/7, 3/7]; 4/7 >= 0.55 so "
                 "top-p keeps only id 0 (doing top-p first would keep ids 0 and 1)")
@@ -321,15 +350,15 @@ def test_sample_frequencies_match_filtered_distribution(impl, kwargs, what):
 
 
 def test_sample_is_seeded(impl):
-    a = np.asarray(impl.sample(SAMPLE_LOGITS.copy(), 200, temperature=1.0, seed=5))
-    b = np.asarray(impl.sample(SAMPLE_LOGITS.copy(), 200, temperature=1.0, seed=5))
-    c = np.asarray(impl.sample(SAMPLE_LOGITS.copy(), 200, temperature=1.0, seed=6))
+    a = drawn(impl, SAMPLE_LOGITS.copy(), 200, temperature=1.0, seed=5)
+    b = drawn(impl, SAMPLE_LOGITS.copy(), 200, temperature=1.0, seed=5)
+    c = drawn(impl, SAMPLE_LOGITS.copy(), 200, temperature=1.0, seed=6)
     assert np.array_equal(a, b), "sample(seed=5) twice must give the same draws"
     assert not np.array_equal(a, c), "sample(seed=5) and sample(seed=6) gave identical 200 draws"
 
 
 def test_sample_greedy_is_deterministic(impl):
-    draws = np.asarray(impl.sample(LOGITS.copy(), 100, temperature=0.0, seed=3))
+    draws = drawn(impl, LOGITS.copy(), 100, temperature=0.0, seed=3)
     assert np.all(draws == 2), f"temperature 0 must always pick id 2 (the lowest-id argmax), got {np.unique(draws)}"
 
 
@@ -341,10 +370,10 @@ TEXT = "héllo, wörld — € 𝄞 ok"
 def test_utf8_stream_handles_boundaries_inside_characters(impl):
     data = TEXT.encode("utf-8")
     for cut in range(1, len(data)):
-        pieces = impl.utf8_stream([data[:cut], data[cut:]])
+        pieces = streamed(impl, [data[:cut], data[cut:]])
         assert "".join(pieces) == TEXT, f"split at byte {cut}: pieces {pieces!r} do not join to {TEXT!r}"
         assert "\ufffd" not in "".join(pieces)
-    pieces = impl.utf8_stream([bytes([b]) for b in data])
+    pieces = streamed(impl, [bytes([b]) for b in data])
     assert "".join(pieces) == TEXT, f"one byte at a time: got {''.join(pieces)!r}"
     euro = pieces[data.index("€".encode()):][:3]
     assert euro[:2] == ["", ""] and euro[2] == "€", (
@@ -355,9 +384,7 @@ def test_utf8_stream_replaces_invalid_and_truncated_bytes(impl):
     """An invalid byte becomes U+FFFD in its own chunk's piece; an unfinished character emits
     nothing while it may still be completed, and the final flush turns it into one U+FFFD (the
     maximal-subpart rule of Unicode 3.9 / the WHATWG decoder)."""
-    pieces = impl.utf8_stream([b"ok\xff", b"\xe2\x82"])  # an invalid byte, then an unfinished euro sign
-    assert isinstance(pieces, (list, tuple)) and len(pieces) == 3, (
-        f"utf8_stream of 2 chunks returns 3 pieces (one per chunk, then the flush), got {pieces!r}")
+    pieces = streamed(impl, [b"ok\xff", b"\xe2\x82"])  # an invalid byte, then an unfinished euro sign
     assert pieces[0] == "ok\ufffd", f"chunk b'ok\\xff': the invalid byte becomes U+FFFD at once, got {pieces[0]!r}"
     assert pieces[1] == "", (
         f"chunk b'\\xe2\\x82' is the start of a 3-byte character: nothing may be emitted until it is complete or "
@@ -392,9 +419,7 @@ def window_start(n: int, window_shift: int = 1) -> int:
 def window_logits(seq: np.ndarray, window_shift: int = 1) -> np.ndarray:
     """The oracle's next-token logits for ``seq``: the spec's own GPT on its window (window_shift 1:
     the last block_size tokens)."""
-    seq = np.asarray(seq)
-    window = seq[window_start(len(seq), window_shift):]
-    return oracle.gpt_forward(CONFIG, STATE, window[None])[0][0, -1]
+    return window_logits_from(seq, window_start(len(seq), window_shift))
 
 
 def greedy_oracle(prompt: np.ndarray, n: int, window_shift: int = 1) -> np.ndarray:
@@ -404,17 +429,48 @@ def greedy_oracle(prompt: np.ndarray, n: int, window_shift: int = 1) -> np.ndarr
     return np.array(seq)
 
 
+def cache_hint(n_prompt: int, j: int, window_shift: int) -> str:
+    """Why row j of cached decoding (after n_prompt + j tokens) can be the first to differ from
+    recomputing, read from where it is: the prompt, the step at which the window moves, or a
+    1-token step while the window stays (the rows before it agreed: the loop stops at the first)."""
+    if j == 0:
+        return ("the prompt's own logits differ: the whole prompt goes through the cache in one forward (several "
+                "new positions at once, with the causal mask among them)")
+    before, now = window_start(n_prompt + j - 1, window_shift), window_start(n_prompt + j, window_shift)
+    if before != now:
+        return (f"the window moves at this step (its start goes from token {before} to {now}) and every step before "
+                f"agreed: when it moves, each kept token has a new position, so the cache must be re-filled from the "
+                f"new window (not shifted, rolled or kept)")
+    return ("a 1-token cached step while the window stays put differs: the new token's position (the number of "
+            "cached positions) or the keys/values it attends to")
+
+
+def window_hint(got: np.ndarray, seq: np.ndarray, start: int) -> str:
+    """The other window start whose oracle logits ``got`` are, if one is."""
+    block = CONFIG["block_size"]
+    for other in range(max(0, len(seq) - block), len(seq)):
+        if other != start and np.allclose(got, window_logits_from(seq, other), rtol=MODEL_RTOL, atol=MODEL_ATOL):
+            return (f"these are the logits of the window starting at token {other}; it starts at {start}, the smallest "
+                    f"multiple of window_shift that leaves at most block_size tokens")
+    return ""
+
+
+def window_logits_from(seq: np.ndarray, start: int) -> np.ndarray:
+    return oracle.gpt_forward(CONFIG, STATE, np.asarray(seq)[start:][None])[0][0, -1]
+
+
 def test_step_logits_cached_equals_recompute_past_block_size(impl, model):
     cont = np.array([2, 7, 1, 8, 2, 8, 1, 8, 2, 8, 4, 5], dtype=np.int64)  # 5 + 12 = 17 > block_size 8
-    cached = np.asarray(impl.step_logits(model, PROMPT, cont, use_cache=True))
-    fresh = np.asarray(impl.step_logits(model, PROMPT, cont, use_cache=False))
+    cached = expect_array(impl.step_logits(model, PROMPT, cont, use_cache=True), "step_logits", kinds="f")
+    fresh = expect_array(impl.step_logits(model, PROMPT, cont, use_cache=False), "step_logits", kinds="f")
     assert cached.shape == (len(cont) + 1, CONFIG["vocab_size"]), f"step_logits shape {cached.shape}"
     for j in range(len(cont) + 1):
         n = len(PROMPT) + j
         assert_close(cached[j], fresh[j], CACHE_RTOL, CACHE_ATOL,
                      f"next-token logits after {n} tokens (block_size {CONFIG['block_size']}): KV-cache decoding vs "
-                     f"recomputing the last block_size tokens (likely cause: cache positions off, or the window "
-                     f"not re-filled when it slides)")
+                     f"recomputing the last block_size tokens",
+                     window_hint(cached[j], np.concatenate([PROMPT, cont[:j]]), window_start(n))
+                     or cache_hint(len(PROMPT), j, 1))
     for j in range(len(cont) + 1):
         expected = window_logits(np.concatenate([PROMPT, cont[:j]]))
         assert_close(cached[j], expected, MODEL_RTOL, MODEL_ATOL,
@@ -424,7 +480,7 @@ def test_step_logits_cached_equals_recompute_past_block_size(impl, model):
 
 @pytest.mark.parametrize("use_cache", [True, False])
 def test_greedy_generate_matches_oracle_past_block_size(impl, model, use_cache):
-    got = np.asarray(impl.generate(model, PROMPT.copy(), 10, temperature=0.0, use_cache=use_cache))
+    got = generated(impl.generate(model, PROMPT.copy(), 10, temperature=0.0, use_cache=use_cache), "generate")
     expected = greedy_oracle(PROMPT, 10)
     assert got.ndim == 1 and got.dtype.kind in "iu", f"generate returns a 1-D int array, got {got.dtype} {got.shape}"
     assert np.array_equal(got, expected), (
@@ -436,8 +492,10 @@ def test_step_logits_window_shift_cached_equals_recompute(impl, model):
     shift = 3  # block_size 8: the window holds 6..8 tokens once the sequence is longer than 8
     prompt = np.array([3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8, 9], dtype=np.int64)  # 13 tokens: window start 6, not 5
     cont = np.array([7, 9, 3, 2, 3, 8, 4, 6], dtype=np.int64)
-    cached = np.asarray(impl.step_logits(model, prompt, cont, use_cache=True, window_shift=shift))
-    fresh = np.asarray(impl.step_logits(model, prompt, cont, use_cache=False, window_shift=shift))
+    cached = expect_array(impl.step_logits(model, prompt, cont, use_cache=True, window_shift=shift), "step_logits",
+                          kinds="f")
+    fresh = expect_array(impl.step_logits(model, prompt, cont, use_cache=False, window_shift=shift), "step_logits",
+                          kinds="f")
     assert cached.shape == (len(cont) + 1, CONFIG["vocab_size"]), f"step_logits shape {cached.shape}"
     for j in range(len(cont) + 1):
         seq = np.concatenate([prompt, cont[:j]])
@@ -445,16 +503,19 @@ def test_step_logits_window_shift_cached_equals_recompute(impl, model):
         where = (f"next-token logits after {len(seq)} tokens (block_size {CONFIG['block_size']}, window_shift "
                  f"{shift}: the window is tokens {start}..{len(seq) - 1})")
         assert_close(cached[j], fresh[j], CACHE_RTOL, CACHE_ATOL,
-                     f"{where}: KV-cache decoding vs recomputing the same window (likely cause: the cache not "
-                     f"re-filled when the window moves, or cached and uncached decoding using different windows)")
-        assert_close(cached[j], window_logits(seq, shift), MODEL_RTOL, MODEL_ATOL,
-                     f"{where}: cached logits vs the spec's NumPy GPT on that window (likely cause: the window "
-                     f"start is not the smallest multiple of window_shift that fits)")
+                     f"{where}: KV-cache decoding vs recomputing the same window",
+                     window_hint(cached[j], seq, start) or cache_hint(len(prompt), j, shift))
+        expected = window_logits(seq, shift)
+        hint = "" if np.allclose(cached[j], expected, rtol=MODEL_RTOL, atol=MODEL_ATOL) else window_hint(cached[j], seq,
+                                                                                                        start)
+        assert_close(cached[j], expected, MODEL_RTOL, MODEL_ATOL,
+                     f"{where}: cached logits vs the spec's NumPy GPT on that window", hint)
 
 
 @pytest.mark.parametrize("use_cache", [True, False])
 def test_greedy_generate_with_window_shift_matches_oracle(impl, model, use_cache):
-    got = np.asarray(impl.generate(model, PROMPT.copy(), 14, temperature=0.0, use_cache=use_cache, window_shift=4))
+    got = generated(impl.generate(model, PROMPT.copy(), 14, temperature=0.0, use_cache=use_cache, window_shift=4),
+                    "generate")
     expected = greedy_oracle(PROMPT, 14, window_shift=4)
     assert np.array_equal(got, expected), (
         f"greedy generate(use_cache={use_cache}, window_shift=4) = {got.tolist()}, but the argmax of the spec's GPT "
@@ -464,7 +525,7 @@ def test_greedy_generate_with_window_shift_matches_oracle(impl, model, use_cache
 
 def test_greedy_generate_with_a_prompt_longer_than_block_size(impl, model):
     prompt = np.array([3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8], dtype=np.int64)  # 12 > block_size 8
-    got = np.asarray(impl.generate(model, prompt.copy(), 4, temperature=0.0))
+    got = generated(impl.generate(model, prompt.copy(), 4, temperature=0.0), "generate")
     expected = greedy_oracle(prompt, 4)
     assert np.array_equal(got, expected), (
         f"a prompt longer than block_size must be accepted (the model sees its last {CONFIG['block_size']} "
@@ -474,9 +535,9 @@ def test_greedy_generate_with_a_prompt_longer_than_block_size(impl, model):
 @pytest.mark.parametrize("kwargs", [dict(temperature=1.0), dict(temperature=0.8, top_k=4), dict(temperature=1.2, top_p=0.7)],
                          ids=["T1", "T0.8-k4", "T1.2-p0.7"])
 def test_generate_seeded_and_cache_agnostic(impl, model, kwargs):
-    a = np.asarray(impl.generate(model, PROMPT.copy(), 12, seed=11, use_cache=True, **kwargs))
-    b = np.asarray(impl.generate(model, PROMPT.copy(), 12, seed=11, use_cache=True, **kwargs))
-    c = np.asarray(impl.generate(model, PROMPT.copy(), 12, seed=11, use_cache=False, **kwargs))
+    a = generated(impl.generate(model, PROMPT.copy(), 12, seed=11, use_cache=True, **kwargs), "generate")
+    b = generated(impl.generate(model, PROMPT.copy(), 12, seed=11, use_cache=True, **kwargs), "generate")
+    c = generated(impl.generate(model, PROMPT.copy(), 12, seed=11, use_cache=False, **kwargs), "generate")
     assert a.shape == (len(PROMPT) + 12,) and np.array_equal(a[:len(PROMPT)], PROMPT), (
         f"generate returns the prompt followed by 12 new ids, got {a.tolist()}")
     assert np.all((a >= 0) & (a < CONFIG["vocab_size"])), f"ids outside the vocab: {a.tolist()}"
@@ -488,7 +549,7 @@ def test_generate_stops_at_stop_token(impl, model):
     full = greedy_oracle(PROMPT, 6)[len(PROMPT):]
     stop = int(full[2])
     first = int(np.flatnonzero(full == stop)[0])
-    got = np.asarray(impl.generate(model, PROMPT.copy(), 6, temperature=0.0, stop_tokens=(stop,)))
+    got = generated(impl.generate(model, PROMPT.copy(), 6, temperature=0.0, stop_tokens=(stop,)), "generate")
     expected = np.concatenate([PROMPT, full[:first + 1]])
     assert np.array_equal(got, expected), (
         f"with stop_tokens=({stop},) generation ends right after the first {stop} (included): "
@@ -496,7 +557,7 @@ def test_generate_stops_at_stop_token(impl, model):
 
 
 def test_generate_zero_new_tokens_returns_prompt(impl, model):
-    got = np.asarray(impl.generate(model, PROMPT.copy(), 0))
+    got = generated(impl.generate(model, PROMPT.copy(), 0), "generate")
     assert np.array_equal(got, PROMPT), f"max_new_tokens=0 returns the prompt, got {got.tolist()}"
 
 

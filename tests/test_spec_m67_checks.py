@@ -107,3 +107,33 @@ def test_utf8_finish_hint_only_when_the_flush_is_missing():
     double = Impl(utf8_stream=lambda chunks: ref.utf8_stream(chunks)[:-1] + ["\ufffd\ufffd"])
     message = failure(m7.test_utf8_stream_replaces_invalid_and_truncated_bytes, double)
     assert "as one U+FFFD" in message and "finish() did not flush" not in message, message
+
+
+def test_wrong_return_values_are_named_in_m7():
+    message = failure(m7.test_top_k_keeps_exactly_k_highest, Impl(filter_logits=lambda *a, **k: None), 2)
+    assert "filter_logits({'temperature': 1.0, 'top_k': 2}) returned None, expected float probabilities" in message
+    message = failure(m7.test_utf8_stream_handles_boundaries_inside_characters, Impl(utf8_stream=lambda c: "".join(
+        b.decode("utf-8", "replace") for b in c)))
+    assert "returned a str" in message and "expected a list of 3 strings" in message, message
+    message = failure(m7.test_sample_is_seeded, Impl(sample=lambda *a, **k: [0.5] * 200))
+    assert "returned a float64 array, expected signed integer or unsigned integer values" in message, message
+
+
+def test_adamw_hint_names_the_bug_only_when_its_oracle_matches():
+    from tests.mutants._adamw import PlainAdamW
+
+    def with_bug(**switches):
+        return Impl(adamw=lambda params, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0: PlainAdamW(
+            params, lr, betas, eps, weight_decay, **switches))
+
+    message = failure(m6.test_adamw_matches_closed_form_over_10_steps, with_bug(decay_after_update=True))
+    assert "Likely cause: the weight decay is applied after the Adam update" in message, message
+    message = failure(m6.test_adamw_matches_closed_form_over_10_steps, with_bug(bias_correction_offset=2))
+    assert "Likely cause" not in message, message  # off by two: no known bug reproduces it
+
+
+def test_cache_hint_follows_where_decoding_first_differs():
+    assert "prompt" in m7.cache_hint(5, 0, 1)
+    assert "1-token cached step" in m7.cache_hint(5, 1, 1)  # 6 tokens: the window (block_size 8) stays at 0
+    assert "from token 0 to 1" in m7.cache_hint(5, 4, 1)  # 9 tokens: it moves
+    assert "1-token cached step" in m7.cache_hint(13, 1, 3)  # 14 tokens, window_shift 3: start 6, as at 13

@@ -5,14 +5,24 @@ one thing. Its module docstring says what is broken, and it sets ``SPEC``: the s
 optionally ``K``, a ``-k`` expression) that must FAIL against it. The reference must pass the
 same selection. Each mutant runs in a fresh subprocess, so mutants cannot leak into each other;
 the selected mutants are started together, two at a time (one per core), on first use.
+
+A mutant is caught only by a spec ASSERTION on its wrong value: at least one failed record of the
+run's grade JSON has kind "assertion" (an AssertionError raised by a check in spec/). A run that
+fails only because the mutant raised (a TypeError, an AssertionError of its own) does not count.
+The run stops at the first assertion failure (``--spec-stop-at-assertion``), in one process
+(``--spec-isolation off``: xdist workers would cost more than the mutant's tests).
 """
 from __future__ import annotations
 
 import ast
+import json
 import os
 import subprocess
 import sys
+import tempfile
+from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -36,14 +46,38 @@ def _settings(path: Path) -> tuple[list[str], str | None, str]:
     return spec, values.get("K"), (doc[0] if doc else path.stem)
 
 
-def run_spec(impl: str, spec: list[str], k: str | None) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "pytest", "-q", "-x", "--no-header", "-p", "no:randomly", *spec, "--impl", impl]
-    if k:
-        cmd += ["-k", k]
-    # Two mutants run at once, one per core: one BLAS thread each avoids oversubscribing the cores.
-    env = dict(os.environ, PYTHONHASHSEED="0", OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
-    env.pop("NUMGPT_IMPL", None)
-    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env, timeout=600)
+@dataclass
+class SpecRun:
+    process: subprocess.CompletedProcess
+    failures: list[dict]  # the grade JSON's failed records
+
+    def caught(self) -> bool:
+        return any(f["kind"] == "assertion" for f in self.failures)
+
+    def verdict(self) -> str:
+        """What the run saw, for a failure message: its failures' kinds, one example of each."""
+        if not self.failures:
+            return f"no test failed (pytest exited {self.process.returncode})"
+        kinds = Counter(f["kind"] for f in self.failures)
+        examples = {f["kind"]: f for f in reversed(self.failures)}
+        return "failures seen: " + "; ".join(
+            f"{n} {kind} (e.g. {examples[kind]['name']} at {examples[kind]['where']}: {examples[kind]['message'][:200]})"
+            for kind, n in kinds.items())
+
+
+def run_spec(impl: str, spec: list[str], k: str | None) -> SpecRun:
+    with tempfile.TemporaryDirectory() as tmp:
+        grade = Path(tmp) / "grade.json"
+        cmd = [sys.executable, "-m", "pytest", "-q", "--no-header", "-p", "no:randomly", *spec, "--impl", impl,
+               "--spec-isolation", "off", "--spec-stop-at-assertion", "--grade-json", str(grade)]
+        if k:
+            cmd += ["-k", k]
+        # Two mutants run at once, one per core: one BLAS thread each avoids oversubscribing the cores.
+        env = dict(os.environ, PYTHONHASHSEED="0", OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+        env.pop("NUMGPT_IMPL", None)
+        process = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env, timeout=600)
+        tests = json.loads(grade.read_text())["tests"] if grade.exists() else []
+    return SpecRun(process, [t for t in tests if t["outcome"] == "failed"])
 
 
 @pytest.fixture(scope="module")
@@ -67,9 +101,8 @@ def mutant_runs(request: pytest.FixtureRequest):
 @pytest.mark.parametrize("mutant", MUTANTS, ids=[m.stem for m in MUTANTS])
 def test_spec_catches_mutant(mutant: Path, mutant_runs: dict) -> None:
     spec, k, what = _settings(mutant)
-    result = mutant_runs[mutant].result() if mutant in mutant_runs else run_spec(str(mutant), spec, k)
-    assert result.returncode == 1, (
-        f"the spec did not catch the mutant {mutant.name} ({what}): pytest exited {result.returncode}\n"
-        + result.stdout[-3000:] + result.stderr[-2000:]
+    run = mutant_runs[mutant].result() if mutant in mutant_runs else run_spec(str(mutant), spec, k)
+    assert run.caught(), (
+        f"no spec assertion caught the mutant {mutant.name} ({what}); {run.verdict()}\n"
+        + run.process.stdout[-3000:] + run.process.stderr[-2000:]
     )
-    assert " failed" in result.stdout, result.stdout[-2000:]

@@ -13,7 +13,7 @@ import pytest
 import spec.reference_adapter as ref
 from spec import oracle
 from spec import test_m2_nn, test_m4_gpt
-from spec.numerics import AdapterError, as_array, assert_clear_error, diagnose, shape_regex
+from spec.numerics import AdapterError, as_array, assert_clear_error, check_grads, diagnose, shape_regex
 
 
 def adapter(**overrides) -> types.SimpleNamespace:
@@ -54,6 +54,12 @@ def test_as_array_names_a_wrong_return_type(value, says) -> None:
 def test_as_array_rejects_an_object_array() -> None:
     with pytest.raises(AssertionError, match="expected a numeric tensor"):
         as_array(adapter(to_numpy=lambda t: np.array([None, 1], dtype=object)), object())
+
+
+def test_check_grads_names_a_gradient_of_the_wrong_type() -> None:
+    impl = adapter(grad=lambda t: {"grad": t.grad})
+    with pytest.raises(AssertionError, match=r"grad\(\) of input 0 returned dict, expected an array"):
+        check_grads(impl, lambda x: ref.mul(x, 2.0), [np.ones(3)], what="2x")
 
 
 # ----------------------------------------------------------------------------- clear errors, shapes
