@@ -168,7 +168,7 @@ def train(cfg: TrainConfig, resume: bool = False, log: Callable[[str], None] = p
     run = _set_up(cfg, resume, log, model_factory)
     try:
         run.dp = start_workers(run.model, run.optimizer, cfg)
-        _log_start(run, resume)
+        _log_start(run)
         forward_backward = run.dp.forward_backward if run.dp else ForwardBackward(run.model)
         params = run.model.parameters()  # walked once: the module tree is not cheap to walk every step
         while True:
@@ -233,7 +233,7 @@ def _set_up(cfg: TrainConfig, resume: bool, log: Callable[[str], None],
     return run
 
 
-def _log_start(run: _Run, resume: bool) -> None:
+def _log_start(run: _Run) -> None:
     """The model's size and the worker count; a note when a dropout run continues with another."""
     cfg, model_args = run.cfg, run.config_record["model_args"]
     workers = run.dp.workers if run.dp else 1
