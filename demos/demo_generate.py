@@ -30,10 +30,9 @@ except ImportError:  # running from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from numgpt.sampling import TextStreamer, generate, generate_stream  # noqa: E402
-from numgpt.sampling.cli import load_for_sampling  # noqa: E402
+from numgpt.checkpoint import load_model  # noqa: E402
 from numgpt.tokenizer import CharTokenizer  # noqa: E402
-from numgpt.training.data import get_batch  # noqa: E402
-from numgpt.training.optim import configure_optimizer  # noqa: E402
+from numgpt.training import ForwardBackward, configure_optimizer, get_batch, train_step  # noqa: E402
 from numgpt.transformer import GPT, GPTConfig  # noqa: E402
 
 RHYME = """\
@@ -52,16 +51,16 @@ def train_tiny(steps: int, seed: int, log=print) -> tuple[GPT, CharTokenizer]:
     model = GPT(cfg, seed=seed)
     opt = configure_optimizer(model.named_parameters(), lr=1e-2, betas=(0.9, 0.99), weight_decay=0.0)
     rng = np.random.default_rng(seed)
-    for step in range(steps + 1):
-        x, y = get_batch(data, 16, cfg.block_size, rng)
-        _, loss = model(x, y)
+    params, forward_backward = model.parameters(), ForwardBackward(model)
+
+    def batch() -> tuple[np.ndarray, np.ndarray]:
+        return get_batch(data, 16, cfg.block_size, rng)
+
+    for step in range(steps):
+        loss = train_step(opt, params, batch, forward_backward).loss  # the loss before this step's update
         if step % 100 == 0:
-            log(f"step {step:4d}: loss {loss.item():.3f}")
-        if step == steps:
-            break
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+            log(f"step {step:4d}: loss {loss:.3f}")
+    log(f"step {steps:4d}: loss {model(*batch())[1].item():.3f}")
     return model, tok
 
 
@@ -87,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.perf_counter()
     if args.checkpoint:
-        model, tok, _ = load_for_sampling(args.checkpoint)
+        model, tok, _ = load_model(args.checkpoint)
         prompt = args.prompt if args.prompt is not None else "\n"
     else:
         model, tok = train_tiny(args.steps, args.seed)

@@ -1,13 +1,13 @@
 """Train a small character-level GPT on Tiny Shakespeare with numgpt (M6: training).
 
     python demos/demo_train_shakespeare.py                         # ~300 iterations, well under a minute
-    python demos/demo_train_shakespeare.py --source path/to/input.txt --max-iters 1000
+    python demos/demo_train_shakespeare.py --source path/to/input.txt --max_iters 1000
 
 This is the ``train`` command in miniature: it prepares the data (character tokenizer, 90/10
 split, uint16 token files), builds a 2-layer GPT, and runs the training loop (AdamW, warmup +
 cosine schedule, gradient clipping), printing the loss, the learning rate and the speed, the
 train/val loss at each evaluation, and a seeded sample of generated text at the end. Everything
-goes to a temporary directory unless --out-dir is given. Seeded: every run prints the same numbers.
+goes to a temporary directory unless --out_dir is given. Seeded: every run prints the same numbers.
 
 For the real thing (val loss ~1.90 after 2000 iterations):
     python -m numgpt train --config configs/shakespeare_char_cpu.toml
@@ -39,8 +39,8 @@ DEFAULT_SOURCE = Path(__file__).resolve().parents[2] / "shared/data/tinyshakespe
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", default=str(DEFAULT_SOURCE), help="Tiny Shakespeare input.txt (or any text file)")
-    parser.add_argument("--max-iters", type=int, default=300)
-    parser.add_argument("--out-dir", default=None, help="where data and checkpoint go (default: a temporary dir)")
+    parser.add_argument("--max_iters", "--max-iters", type=int, default=300)
+    parser.add_argument("--out_dir", "--out-dir", default=None, help="where data and checkpoint go (default: a temporary dir)")
     parser.add_argument("--seed", type=int, default=1337)
     args = parser.parse_args(argv)
     if not Path(args.source).is_file():

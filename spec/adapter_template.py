@@ -17,6 +17,14 @@ Conventions used throughout:
   ``grad()``. So any autograd engine can be graded, whatever its class design.
 * dtypes: the spec checks gradients in float64 and training paths in float32. An op must keep
   its input's floating dtype (float32 in, float32 out; no silent upcast to float64).
+* "a clear error" (bad input): any of ValueError, TypeError, RuntimeError, IndexError, KeyError
+  (PyTorch's RuntimeError for a shape mismatch is fine) whose MESSAGE names the problem: both
+  shapes of a mismatch, the dtype, the parameter, the offending id. An ``assert`` is not a clear
+  error. The one rule is ``spec/numerics.assert_clear_error``.
+* Python's builtins: this module defines contracts named ``sum``, ``max`` and ``pow``, which shadow
+  the builtins for the rest of the module. Where your adapter needs the builtins, reach them
+  through ``import builtins`` (``builtins.sum(...)``, ``builtins.max(...)``), or call your
+  library's own functions under another name (``import numpy as np``: ``np.sum``).
 """
 from __future__ import annotations
 
@@ -34,7 +42,8 @@ def tensor(data: np.ndarray, requires_grad: bool = False) -> Any:
     """Make a tensor T holding ``data`` (keep its shape and dtype).
 
     With ``requires_grad=True`` the tensor is a leaf whose gradient ``backward`` will fill.
-    Integer data with ``requires_grad=True`` must raise an error (TypeError or ValueError).
+    Integer data with ``requires_grad=True`` must raise a clear error naming the dtype problem
+    (e.g. "requires_grad needs floating-point data, got int64").
     """
     raise NotImplementedError
 
@@ -49,8 +58,12 @@ def backward(t: Any, grad: np.ndarray | None = None) -> None:
 
     ``grad`` is the upstream gradient dL/dt (same shape as ``t``); ``None`` is allowed only for a
     single-element ``t`` and means 1. Gradients ACCUMULATE into leaves (+=) across calls until
-    ``zero_grad``. Calling it on a tensor that does not require grad must raise an error
-    (RuntimeError or ValueError). Must work on a chain of 100,000 ops (no recursion limit).
+    ``zero_grad``. A leaf's gradient is an array of its OWN: copy the first gradient it receives
+    (storing the upstream array itself aliases it, e.g. with the caller's ``grad`` or with the
+    other operand of an add, and the next in-place += corrupts both); never write into ``grad``.
+    Calling it on a tensor that does not require grad, or with ``grad=None`` on a tensor of more
+    than one element, must raise a clear error saying so. Must work on a chain of 100,000 ops (no
+    recursion limit).
     """
     raise NotImplementedError
 
@@ -63,12 +76,15 @@ def grad(t: Any) -> np.ndarray | None:
 
 
 def zero_grad(t: Any) -> None:
-    """Reset the gradient of leaf ``t`` (afterwards ``grad(t)`` is None or all zeros)."""
+    """Reset the gradient of leaf ``t`` (afterwards ``grad(t)`` is None or zeros of ``t``'s shape).
+    On a leaf that never had a gradient (``grad(t)`` is None) it does nothing: not an error."""
     raise NotImplementedError
 
 
 def no_grad() -> ContextManager:
-    """A context manager under which ops build no graph: their results do not require grad."""
+    """A context manager under which ops build no graph: their results do not require grad.
+    Leaving the block restores the previous grad mode, also when an exception leaves it (restore
+    in a ``finally:`` or ``__exit__``, not after the ``yield``)."""
     raise NotImplementedError
 
 
@@ -107,14 +123,16 @@ def neg(a: Any) -> Any:
 
 
 def pow(a: Any, exponent: float) -> Any:
-    """a ** exponent for a Python float exponent (the spec uses a > 0 for non-integer exponents)."""
+    """a ** exponent for a Python float exponent (the spec uses a > 0 for non-integer exponents).
+    For integer-valued exponents the spec includes a = 0 and a < 0: the gradient
+    ``exponent * a ** (exponent - 1)`` is finite there (not ``exponent * out / a``, 0/0 at a = 0)."""
     raise NotImplementedError
 
 
 def matmul(a: Any, b: Any) -> Any:
     """a @ b with NumPy semantics: 2-D @ 2-D, and batched N-D with broadcast batch dims,
-    e.g. (B, T, C) @ (C, D) or (B, H, T, d) @ (B, H, d, T). A shape mismatch must raise an error
-    (ValueError) whose message names both shapes."""
+    e.g. (B, T, C) @ (C, D) or (B, H, T, d) @ (B, H, d, T). A shape mismatch must raise a clear
+    error whose message names both shapes."""
     raise NotImplementedError
 
 
@@ -129,8 +147,9 @@ def mean(a: Any, axis: int | tuple[int, ...] | None = None, keepdims: bool = Fal
 
 
 def max(a: Any, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Any:
-    """Maximum over ``axis``, as ``np.max``. The spec differentiates it only where the maximum is
-    unique."""
+    """Maximum over ``axis``, as ``np.max``. Ties: the gradient of a slice is split EVENLY among
+    the n elements equal to its maximum (each gets g / n), as ``torch.amax`` does (``torch.max(x,
+    dim)`` sends it to one index instead: a PyTorch adapter uses ``torch.amax``)."""
     raise NotImplementedError
 
 
@@ -160,13 +179,15 @@ def reshape(a: Any, shape: tuple[int, ...]) -> Any:
 
 
 def transpose(a: Any, axes: tuple[int, ...] | None = None) -> Any:
-    """Permute dims as ``np.transpose`` (None reverses them)."""
+    """Permute dims as ``np.transpose`` (None reverses them; negative axes allowed, e.g. (-1, 0, -2):
+    the backward applies the inverse of the normalised permutation)."""
     raise NotImplementedError
 
 
 def getitem(a: Any, index: Any) -> Any:
-    """``a[index]`` with NumPy semantics for ints, slices (with steps) and integer arrays.
-    Repeated integer indices must ACCUMULATE their gradients (scatter-add)."""
+    """``a[index]`` with NumPy semantics for ints, slices (with steps, NEGATIVE steps included, e.g.
+    ``a[:, ::-2]``: PyTorch tensors reject those, so a PyTorch adapter flips first) and integer
+    arrays. Repeated integer indices must ACCUMULATE their gradients (scatter-add)."""
     raise NotImplementedError
 
 
@@ -193,7 +214,7 @@ def linear(x: Any, weight: Any, bias: Any | None = None) -> Any:
     """y = x @ weight + bias.
 
     x (..., in) with any number of leading dims, weight (in, out), bias (out,) or None;
-    returns (..., out). ``x.shape[-1] != weight.shape[0]`` must raise ValueError naming both
+    returns (..., out). ``x.shape[-1] != weight.shape[0]`` must raise a clear error naming both
     shapes.
     """
     raise NotImplementedError
@@ -202,8 +223,9 @@ def linear(x: Any, weight: Any, bias: Any | None = None) -> Any:
 def layer_norm(x: Any, weight: Any | None, bias: Any | None, eps: float = 1e-5) -> Any:
     """LayerNorm over the last dim: (x - mean) / sqrt(var + eps) * weight + bias.
 
-    x (..., C), weight (C,), bias (C,) or None. ``var`` is the BIASED variance (divide by C), as
-    in PyTorch and GPT-2. A constant row normalises to 0 (then + bias), never NaN.
+    x (..., C); weight (C,) or None; bias (C,) or None, each independently (weight None with a
+    bias gives xhat + bias). ``var`` is the BIASED variance (divide by C), as in PyTorch and GPT-2,
+    and eps is added INSIDE the sqrt. A constant row normalises to 0 (then + bias), never NaN.
     """
     raise NotImplementedError
 
@@ -212,8 +234,9 @@ def embedding(ids: np.ndarray, weight: Any) -> Any:
     """Row lookup: out[...] = weight[ids[...]].
 
     ids: int array of any shape (...), weight (V, C); returns (..., C). The gradient w.r.t.
-    weight scatter-ADDS: an id used n times receives the sum of its n upstream rows. An id outside
-    [0, V) must raise IndexError or ValueError naming the id and V (never wrap around).
+    weight scatter-ADDS: an id used n times receives the sum of its n upstream rows (``np.add.at``;
+    ``dW[ids] += g`` keeps only the last of repeated ids). An id outside [0, V) must raise a clear
+    error naming the id; a NEGATIVE id too (NumPy indexing would silently wrap it to row V + id).
     """
     raise NotImplementedError
 
@@ -246,8 +269,8 @@ def cross_entropy(logits: Any, targets: np.ndarray, ignore_index: int = -1) -> A
     ValueError naming both shapes; no silent flattening). The mean is over the
     positions whose target != ``ignore_index``; ignored positions contribute neither to the sum
     nor to the count, and get zero gradient. Finite loss and gradients for logits of magnitude
-    1e4 (fuse with log-softmax). A target outside [0, V) (other than ignore_index) must raise
-    IndexError or ValueError. If every target is ignored the result is undefined (not tested).
+    1e4 (fuse with log-softmax). A target outside [0, V) (other than ignore_index) must raise a
+    clear error naming the target. If every target is ignored the result is undefined (not tested).
     """
     raise NotImplementedError
 
@@ -258,7 +281,10 @@ def dropout(x: Any, p: float, training: bool, seed: int | None) -> Any:
 
     ``training=False`` or ``p == 0``: identity (the values of x, unchanged); ``p == 1`` drops
     everything (all zeros). The mask depends only on ``seed`` (and the shape): the same seed gives
-    the same mask, different seeds different masks. ``p`` outside [0, 1] must raise ValueError.
+    the same mask, different seeds different masks. ``seed=None`` means "not reproducible": draw
+    the mask from fresh entropy (``np.random.default_rng(None)``, or your library's global
+    generator), so two calls differ; the spec always passes an int seed when ``training`` is True.
+    ``p`` outside [0, 1] must raise a clear error naming p or its value.
     """
     raise NotImplementedError
 
@@ -274,11 +300,13 @@ def scaled_dot_product_attention(q: Any, k: Any, v: Any, causal: bool = False,
 
     q (..., Tq, hs), k (..., Tk, hs), v (..., Tk, hs), any number of leading dims (none, (B,),
     (B, H), ...); returns (..., Tq, hs). The scale is 1/sqrt(hs) (hs = q.shape[-1]).
-    ``mask``: bool array broadcastable to (..., Tq, Tk), True = may attend. ``causal=True``:
+    ``mask``: bool array broadcastable to (..., Tq, Tk), True = may attend (PyTorch's
+    ``key_padding_mask`` uses the opposite convention), e.g. (Tq, Tk), or a key-padding mask
+    (B, 1, 1, Tk) for q (B, H, Tq, hs). ``causal=True``:
     query i sits at absolute position Tk - Tq + i and attends only to keys j <= that position
     (for Tq == Tk: j <= i). Masked scores are -inf before the softmax. A query row with NO allowed
-    key has output 0 and passes no gradient (never NaN). q and k with different hs must raise
-    ValueError.
+    key has output 0 and passes no gradient (never NaN). q and k with different hs must raise a
+    clear error naming both shapes.
     """
     raise NotImplementedError
 
@@ -291,7 +319,8 @@ def causal_self_attention(x: Any, n_head: int, c_attn_weight: Any, c_attn_bias: 
     [2C:] (in that order along the output dim); head h of each is the contiguous column range
     [h*hs, (h+1)*hs) with hs = C // n_head. Each head runs causal scaled_dot_product_attention;
     the heads are concatenated back in order to (B, T, C) and projected with c_proj_weight (C, C)
-    + c_proj_bias (C,). Biases may be None. No dropout.
+    + c_proj_bias (C,). Either bias may be None independently of the other (the spec passes each
+    combination). No dropout.
     """
     raise NotImplementedError
 
@@ -328,7 +357,9 @@ def gpt_init(config: dict, seed: int) -> dict[str, np.ndarray]:
 
     GPT-2 init: every Linear weight and both embeddings ~ N(0, 0.02^2), except the residual
     projections (names ending ``c_proj.weight``) ~ N(0, (0.02 / sqrt(2 * n_layer))^2); all biases
-    0; LayerNorm weights 1. Same seed -> identical arrays; different seeds -> different ones.
+    0; LayerNorm weights 1. Every weight is its own independent draw (blocks must not share their
+    initial weights: draw from one generator in turn, never re-seed it per layer). Same seed ->
+    identical arrays; different seeds -> different ones.
     """
     raise NotImplementedError
 
@@ -337,8 +368,9 @@ def gpt_model(config: dict, state_dict: dict[str, np.ndarray], dtype: Any = np.f
     """A GPT model handle (anything: the spec only passes it back to gpt_parameters/gpt_forward)
     built from ``config`` with its parameters set from ``state_dict`` (GPT-2 names), cast to
     ``dtype`` (np.float64 or np.float32). A missing key, an unexpected key or a wrong shape must
-    raise an error (KeyError, ValueError or RuntimeError) naming the parameter. The spec only
-    builds models with dropout 0.0.
+    raise a clear error naming the parameter. A model with ``config["dropout"] > 0`` applies
+    dropout in training mode and none in eval mode (see ``gpt_train_mode``); all other contracts
+    build models with dropout 0.0.
     """
     raise NotImplementedError
 
@@ -346,20 +378,38 @@ def gpt_model(config: dict, state_dict: dict[str, np.ndarray], dtype: Any = np.f
 def gpt_parameters(model: Any) -> dict[str, Any]:
     """The model's parameters as tensors T, by GPT-2 name (exactly the names of gpt_init: the tied
     lm_head is NOT listed separately). After ``backward(loss)``, ``grad(params[name])`` is
-    d loss / d parameter (for the tied weight: the embedding AND lm_head contributions)."""
+    d loss / d parameter (for the tied weight: the embedding AND lm_head contributions).
+
+    These must be the LIVE leaves the model computes with, the very tensors an optimizer updates
+    in place (M6 trains through them): not copies, not a state_dict of detached values. Their
+    values and gradients are in the documented layout: ``attn.c_attn`` FUSED (C, 3C), Linear
+    weights (in, out). An implementation stored differently (PyTorch's nn.Linear is (out, in);
+    separate q/k/v projections) cannot hand out a transposed or concatenated view, because a view
+    is not a leaf (its grad stays None) and writing into it does not reach the model: store the
+    parameters in the documented layout and compute with them (e.g. ``x @ W`` instead of
+    ``nn.Linear``), or keep layout-converting wrappers whose values and grads stay in sync."""
     raise NotImplementedError
 
 
 def gpt_forward(model: Any, idx: np.ndarray, targets: np.ndarray | None = None) -> tuple[Any, Any | None]:
     """Run the GPT on token ids ``idx`` (B, T) (int array, T <= block_size).
 
-    Returns (logits, loss): logits T (B, T, vocab_size) for every position; loss = the scalar T
+    Returns (logits, loss): logits T (B, T, vocab_size) for EVERY position, with or without
+    targets (pitfall: nanoGPT's forward computes only the last position, (B, 1, V), when
+    targets is None, an inference shortcut; do not copy it); loss = the scalar T
     cross_entropy(logits, targets, ignore_index=-1) if ``targets`` (B, T) is given, else None.
     Forward: x = wte[idx] + wpe[0..T-1]; x = block_i(x) for each layer; x = layer_norm(x, ln_f);
     logits = x @ wte^T. Causal: logits at position t depend only on idx[:, :t+1]. T > block_size
-    must raise ValueError naming T and block_size; an id outside [0, vocab_size) must raise
-    IndexError or ValueError naming it.
+    must raise a clear error naming T and block_size; an id outside [0, vocab_size) a clear error
+    naming it.
     """
+    raise NotImplementedError
+
+
+def gpt_train_mode(model: Any, training: bool) -> None:
+    """Switch the model to training mode (``training=True``: dropout active, as ``model.train()``)
+    or eval mode (``False``: every dropout, the attention weights' included, is the identity, as
+    ``model.eval()``)."""
     raise NotImplementedError
 
 
@@ -369,20 +419,27 @@ def gpt_forward(model: Any, idx: np.ndarray, targets: np.ndarray | None = None) 
 # Byte-level BPE as in GPT-2. The spec assumes GPT-2's split pattern (tiktoken's r50k form):
 #     '(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s
 # (\p{L} letters, \p{N} numbers, \s Unicode White_Space; contractions are case-sensitive;
-# "$" is the end of the text). Byte strings are Python ``bytes``; text is ``str``.
+# "$" is the end of the text). Byte strings are Python ``bytes``; text is ``str``. Pitfalls of
+# Python's ``re``, which has no \p{..}: its \d is only Nd (\p{N} also holds '½', 'Ⅻ', '²'), its \s
+# also matches U+001C..U+001F (White_Space does not), and letters beyond U+FFFF ('𝔘', '𐐀') are
+# \p{L} too. The spec sees chunk boundaries through merges that span them (chunk lists frozen
+# from the ``regex`` package: spec/fixtures/tokenizer/chunks.json).
 #
 # A tokenizer object (returned by get_tokenizer / get_cl100k_tokenizer) must offer:
 #   encode(text: str, allowed_special: set[str] | "all" = set()) -> list[int]
-#       tiktoken semantics: a registered special token inside ``text`` that is not allowed raises
-#       ValueError (never silently encoded either way); allowed ones become their single id; where
-#       two allowed specials overlap at one position the LONGER one wins.
+#       tiktoken semantics: a registered special token inside ``text`` that is not allowed raises a
+#       clear error (spec/numerics.py, CLEAR_ERROR_TYPES; tiktoken raises ValueError) whose message
+#       names the token (never silently encoded either way); allowed ones become their single id;
+#       where two allowed specials overlap at one position the LONGER one wins. Each call's
+#       allowed set is its own (cache a special-token matcher per allowed set, if at all).
 #   decode(ids: Sequence[int]) -> str
 #       concatenated bytes decoded as UTF-8 with invalid sequences replaced by U+FFFD; never raises
 #       on them (it may raise ValueError for an id that is not in the vocab).
 #   encode_iterable(iterable: Iterable[str]) -> Iterator[int]
 #       lazily yields the ids of "".join(iterable), same defaults as encode; must equal
 #       encode("".join(pieces)) whenever the pieces end at line ends (e.g. the lines of a file),
-#       and use bounded memory (it may hold back a little text until it knows a chunk is complete).
+#       and use bounded memory (it may hold back a little text until it knows a chunk is complete;
+#       a chunk cache must have a bound: the spec streams hundreds of thousands of distinct words).
 
 
 def train_bpe(input_path: str, vocab_size: int, special_tokens: list[str]) -> tuple[dict[int, bytes], list[tuple[bytes, bytes]]]:
@@ -394,12 +451,15 @@ def train_bpe(input_path: str, vocab_size: int, special_tokens: list[str]) -> tu
       and each special token's UTF-8 bytes; ``len(vocab) == vocab_size`` (fewer only when no
       pair is left to merge). The spec checks the set of byte strings, not the id numbering.
 
-    Algorithm the spec assumes: cut the text at the special tokens (they are removed; no merge
-    crosses them), split each part with GPT-2's pattern, then repeatedly merge the most frequent
-    adjacent pair (counted over all chunks, with multiplicity). TIE-BREAK: among equally frequent
-    pairs take the lexicographically GREATEST ``(bytes(left), bytes(right))`` (compare left first,
-    then right; Python ``max`` over tuples of bytes). A merge replaces non-overlapping occurrences
-    left to right ("aaa" -> "aa", "a").
+    Algorithm the spec assumes: cut the text at the special tokens, matched literally (they are
+    removed; no merge crosses them; "[SEP]" is not a regex), split each part with GPT-2's pattern,
+    then repeatedly merge the most frequent adjacent pair (counted over all chunks, with
+    multiplicity). A merge replaces non-overlapping occurrences left to right ("aaa" -> "aa", "a").
+    The spec checks this by replaying your merges on frozen chunk counts (each must be a most
+    frequent pair at its step). TIE-BREAK, a documented convention checked by its own tests
+    (``test_train_tie_break*``): among equally frequent pairs take the lexicographically GREATEST
+    ``(bytes(left), bytes(right))`` (compare left first, then right; Python ``max`` over tuples of
+    bytes). A valid BPE with another tie-break fails only those.
     """
     raise NotImplementedError
 
@@ -428,7 +488,8 @@ def get_cl100k_tokenizer(ranks_path: str, special_tokens: dict[str, int]) -> Any
 # =============================================================================================
 # Optimizer handles are opaque: the spec passes them back to optimizer_step / optimizer_zero_grad /
 # optimizer_set_lr / save_checkpoint. Gradients reach the optimizer through your tensors' grads
-# (filled by ``backward``). The training dtype is float32: state and parameters stay float32.
+# (filled by ``backward``). Parameters keep their dtype through training and checkpoints: the spec
+# trains float32 models (a float32 parameter must stay float32), and round-trips float64 ones too.
 
 
 def adamw(params: dict[str, Any], lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
@@ -443,6 +504,11 @@ def adamw(params: dict[str, Any], lr: float, betas: tuple[float, float] = (0.9, 
     with wd = ``weight_decay`` for parameters of 2+ dims (weights, embeddings) and wd = 0 for
     1-D parameters (biases, LayerNorm weights): GPT-2's parameter groups. Updates ``params`` in
     place (the same tensor objects keep the new values).
+
+    Pitfalls: ``torch.optim.AdamW(params, weight_decay=wd)`` decays EVERY tensor it is given, so pass
+    two param groups ({"params": 2+-dim, "weight_decay": wd}, {"params": 1-D, "weight_decay": 0}).
+    eps goes outside the square root, and the decay is multiplied by the current lr and applied
+    before the Adam step. The step count t starts at 1 on the first ``optimizer_step``.
     """
     raise NotImplementedError
 
@@ -458,7 +524,9 @@ def optimizer_zero_grad(optimizer: Any) -> None:
 
 
 def optimizer_set_lr(optimizer: Any, lr: float) -> None:
-    """Use learning rate ``lr`` for the following steps (what a schedule does before each step)."""
+    """Use learning rate ``lr`` for the following steps (what a schedule does before each step),
+    in every parameter group (torch: ``for g in opt.param_groups: g["lr"] = lr``); the decay uses
+    it too."""
     raise NotImplementedError
 
 
@@ -468,6 +536,9 @@ def lr_schedule(step: int, warmup_iters: int, lr_decay_iters: int, max_lr: float
         max_lr * (step + 1) / (warmup_iters + 1)                        if step < warmup_iters
         min_lr                                                           if step >= lr_decay_iters
         min_lr + 0.5 * (1 + cos(pi * r)) * (max_lr - min_lr),  r = (step - warmup_iters) / (lr_decay_iters - warmup_iters)
+
+    Returns a float. Note the warmup starts at max_lr / (warmup_iters + 1), not at 0, and reaches
+    max_lr exactly at step = warmup_iters; the cosine ends at min_lr, not at 0.
     """
     raise NotImplementedError
 
@@ -476,7 +547,12 @@ def clip_grad_norm(params: Sequence[Any], max_norm: float) -> float:
     """Clip the gradients of ``params`` by their global L2 norm and return the norm BEFORE clipping.
 
     norm = sqrt(sum over params of sum(grad^2)); if norm > max_norm every gradient is multiplied
-    in place by max_norm / (norm + 1e-6); otherwise nothing changes.
+    in place by max_norm / (norm + 1e-6); otherwise nothing changes. Parameters without a gradient
+    are skipped.
+
+    Return the norm as a number: a Python float, a NumPy scalar, or a one-element tensor that
+    ``float()`` converts (``torch.nn.utils.clip_grad_norm_`` returns a 0-d tensor: fine). Not None:
+    the spec reports "returned None, expected the total norm".
     """
     raise NotImplementedError
 
@@ -486,20 +562,32 @@ def get_batch(data: np.ndarray, batch_size: int, block_size: int, seed: int) -> 
     x[b] = data[i_b : i_b + block_size], y[b] = data[i_b + 1 : i_b + block_size + 1], both int64
     arrays (batch_size, block_size), with every start i_b in [0, len(data) - block_size) equally
     likely. Deterministic in ``seed``.
+
+    Return a pair of NumPy arrays (not tensors). Draw the starts as integers, e.g.
+    ``np.random.default_rng(seed).integers(0, len(data) - block_size, size=batch_size)`` (torch:
+    ``torch.randint(len(data) - block_size, (batch_size,), generator=torch.Generator().manual_seed(seed))``):
+    the spec tests their frequencies with a chi-square test, so a start rounded from a float
+    (``round(u * (n - 1))``, which gives the two end starts half the weight) fails, and so does a
+    range that misses the last start (its window's last target is ``data[-1]``).
     """
     raise NotImplementedError
 
 
 def save_checkpoint(path: str, model: Any, optimizer: Any, step: int) -> None:
-    """Save a ``gpt_model`` handle, its ``adamw`` optimizer and ``step`` to ``path`` (one file)."""
+    """Save a ``gpt_model`` handle, its ``adamw`` optimizer and ``step`` to ``path`` (one file):
+    the model's config and dtype with its parameters, and the optimizer's hyper-parameters (lr,
+    betas, eps, weight decay per group), moments m and v and step count t."""
     raise NotImplementedError
 
 
 def load_checkpoint(path: str) -> tuple[Any, Any, int]:
     """``(model, optimizer, step)`` from a file written by ``save_checkpoint``: a model handle for
     gpt_forward/gpt_parameters and an optimizer over ITS parameters, such that training continues
-    bit-identically to the run that was saved. A truncated or foreign file must raise an error
-    whose message names the file.
+    bit-identically to the run that was saved. The model comes back in the dtype it was saved in
+    (a float64 model is not rebuilt as float32), ``step`` is the saved int, and the optimizer
+    continues from the saved t (its bias correction does not restart). A truncated or foreign file
+    must raise a clear error (spec/numerics.CLEAR_ERROR_TYPES, e.g. ValueError) whose message
+    names the file.
     """
     raise NotImplementedError
 
@@ -510,8 +598,9 @@ def load_checkpoint(path: str) -> tuple[Any, Any, int]:
 # =============================================================================================
 # The filter pipeline, in this order: temperature (0 = greedy), top-k, softmax, top-p. Ties are
 # broken deterministically: among equal logits (or probabilities) the LOWER token id ranks first.
-# Invalid parameters raise ValueError whose message names the parameter: temperature < 0 or NaN,
-# top_k < 1, top_p outside (0, 1].
+# Invalid parameters raise a clear error (ValueError; any of spec/numerics.CLEAR_ERROR_TYPES) whose
+# message names the parameter: temperature < 0 or NaN, top_k < 1, top_p outside (0, 1]. Results are
+# NumPy arrays.
 
 
 def filter_logits(logits: np.ndarray, temperature: float = 1.0, top_k: int | None = None,
@@ -524,6 +613,14 @@ def filter_logits(logits: np.ndarray, temperature: float = 1.0, top_k: int | Non
       min(k, V) highest (ties: lower ids); softmax; top_p (None = off): walk the tokens from the
       most probable down and keep every token up to AND INCLUDING the one whose running total
       first reaches p (so at least one token survives); renormalise. Each row sums to 1.
+
+    The top-p rule at an exact boundary: keep the SMALLEST set whose mass is >= p. When the running
+    total equals p exactly (probabilities [0.5, 0.25, 0.25] and p = 0.75), stop there (ids 0 and 1),
+    i.e. count the tokens whose running total is < p, plus one; "<= p" keeps one token too many.
+    A (B, V) batch is filtered row by row: the argmax along the last axis (``np.argmax(x, axis=-1)``;
+    a bare ``np.argmax(x)`` flattens the batch), top-k and top-p per row. Top-k keeps exactly k
+    tokens even among ties (nanoGPT's ``logits < v[:, [-1]]`` threshold keeps every tied token).
+    Temperature 0 is the greedy branch, not a division by a small epsilon (which splits ties).
     """
     raise NotImplementedError
 
@@ -538,12 +635,18 @@ def sample(logits: np.ndarray, num_samples: int, temperature: float = 1.0, top_k
 
 
 def utf8_stream(chunks: Sequence[bytes]) -> list[str]:
-    """Decode UTF-8 bytes that arrive in ``chunks`` (as a byte-level tokenizer emits them).
+    r"""Decode UTF-8 bytes that arrive in ``chunks`` (as a byte-level tokenizer emits them).
 
     Returns ``len(chunks) + 1`` strings: the text completed by each chunk (a character split across
     chunks appears, whole, in the piece of the chunk that completes it; "" while incomplete), then
     the flush at the end of the stream. Invalid bytes, and a character still incomplete at the end,
     become U+FFFD; never raise.
+
+    One U+FFFD per maximal invalid subsequence (Python's ``errors="replace"``): ``[b"ok\xff",
+    b"\xe2\x82"]`` gives ``["ok\ufffd", "", "\ufffd"]``: the unfinished euro sign emits nothing in
+    its chunk (no U+FFFD mid-stream: it may still be completed) and becomes U+FFFD in the final
+    flush. ``codecs.getincrementaldecoder("utf-8")(errors="replace")`` does this: ``decode(chunk)``
+    per chunk, then ``decode(b"", final=True)`` (forgetting the final call loses the flush).
     """
     raise NotImplementedError
 
@@ -567,8 +670,13 @@ def generate(model: Any, prompt_ids: np.ndarray, max_new_tokens: int, temperatur
     ``filter_logits`` of the model's next-token logits on the window of the sequence given by
     ``window_shift`` (see above; 1 = the last block_size tokens). Same seed, same tokens, with or
     without the cache. Generation stops right after emitting a token in ``stop_tokens`` (that
-    token included). ValueError (naming the problem) for: an empty prompt, a prompt id outside
-    [0, vocab_size) (name the id), max_new_tokens < 0, invalid filter parameters.
+    token included). A clear error (ValueError; naming the problem) for: an empty prompt, a prompt
+    id outside [0, vocab_size) (name the id), max_new_tokens < 0, invalid filter parameters.
+    ``seed=None``: draw from any unseeded generator (the spec passes a seed whenever it compares).
+    Pitfalls: return the prompt too (a 1-D NumPy int array, not only the new tokens); with a KV
+    cache, when the window moves every kept token gets a new position, so the cache must be
+    re-filled from the new window, not shifted (a rolled cache keeps keys computed at the old
+    positions).
     """
     raise NotImplementedError
 

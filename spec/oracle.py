@@ -70,6 +70,13 @@ def gelu(x: np.ndarray) -> np.ndarray:
     return 0.5 * x * (1.0 + np.tanh(GELU_C * (x + 0.044715 * x ** 3)))
 
 
+def gelu_erf(x: np.ndarray) -> np.ndarray:
+    """The exact GELU x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)): NOT the contract (GPT-2 uses the tanh
+    form); the spec uses it only to recognise an erf GELU and say so in a failure's hint."""
+    x = f64(x)
+    return 0.5 * x * (1.0 + np.vectorize(math.erf, otypes=[np.float64])(x / math.sqrt(2.0)))
+
+
 def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     x = f64(x)
     shifted = x - x.max(axis=axis, keepdims=True)
@@ -88,7 +95,7 @@ def cross_entropy(logits: np.ndarray, targets: np.ndarray, ignore_index: int = -
     return float(np.mean(losses))
 
 
-def dropout_kept_fraction_bound(p: float, n: int, sigmas: float = 5.0) -> float:
+def dropout_kept_fraction_bound(p: float, n: int, sigmas: float) -> float:
     """Half-width of the acceptance band for the kept fraction of ``n`` Bernoulli(1 - p) draws:
     ``sigmas`` binomial standard deviations, sqrt(p (1 - p) / n)."""
     return sigmas * math.sqrt(p * (1.0 - p) / n)
@@ -158,16 +165,21 @@ BLOCK_KEYS = ("ln_1.weight", "ln_1.bias", "attn.c_attn.weight", "attn.c_attn.bia
               "mlp.c_proj.weight", "mlp.c_proj.bias")
 
 
-def block(x: np.ndarray, n_head: int, p: dict[str, np.ndarray]) -> np.ndarray:
-    """Pre-LN transformer block: x + attn(ln_1(x)), then + mlp(ln_2(x)). Bias keys may be absent."""
+def block(x: np.ndarray, n_head: int, p: dict[str, np.ndarray], post_ln: bool = False, act=gelu) -> np.ndarray:
+    """Pre-LN transformer block: x + attn(ln_1(x)), then + mlp(ln_2(x)). Bias keys may be absent.
+
+    ``post_ln`` (GPT-1's ln(x + attn(x))) and ``act`` (e.g. ``gelu_erf``) are NOT the contract: the
+    spec uses those variants only to recognise a known mistake and name it in a failure's hint."""
     x = f64(x)
-    a = layer_norm(x, p["ln_1.weight"], p.get("ln_1.bias"))
-    x = x + causal_self_attention(a, n_head, p["attn.c_attn.weight"], p.get("attn.c_attn.bias"),
-                                  p["attn.c_proj.weight"], p.get("attn.c_proj.bias"))
-    m = layer_norm(x, p["ln_2.weight"], p.get("ln_2.bias"))
-    m = linear(gelu(linear(m, p["mlp.c_fc.weight"], p.get("mlp.c_fc.bias"))), p["mlp.c_proj.weight"],
-               p.get("mlp.c_proj.bias"))
-    return x + m
+    attn = lambda h: causal_self_attention(h, n_head, p["attn.c_attn.weight"], p.get("attn.c_attn.bias"),  # noqa: E731
+                                           p["attn.c_proj.weight"], p.get("attn.c_proj.bias"))
+    mlp = lambda h: linear(act(linear(h, p["mlp.c_fc.weight"], p.get("mlp.c_fc.bias"))),  # noqa: E731
+                           p["mlp.c_proj.weight"], p.get("mlp.c_proj.bias"))
+    if post_ln:
+        x = layer_norm(x + attn(x), p["ln_1.weight"], p.get("ln_1.bias"))
+        return layer_norm(x + mlp(x), p["ln_2.weight"], p.get("ln_2.bias"))
+    x = x + attn(layer_norm(x, p["ln_1.weight"], p.get("ln_1.bias")))
+    return x + mlp(layer_norm(x, p["ln_2.weight"], p.get("ln_2.bias")))
 
 
 def gpt_param_shapes(config: dict) -> dict[str, tuple[int, ...]]:
@@ -205,16 +217,25 @@ def random_gpt_state(config: dict, seed: int, scale: float = 0.3) -> dict[str, n
 
 
 def gpt_forward(config: dict, state: dict[str, np.ndarray], idx: np.ndarray,
-                targets: np.ndarray | None = None, ignore_index: int = -1) -> tuple[np.ndarray, float | None]:
-    """Logits (B, T, V) and the mean cross-entropy (or None) of a GPT-2-named state dict."""
+                targets: np.ndarray | None = None, ignore_index: int = -1, *, post_ln: bool = False, act=gelu,
+                positions: bool = True, final_ln: bool = True) -> tuple[np.ndarray, float | None]:
+    """Logits (B, T, V) and the mean cross-entropy (or None) of a GPT-2-named state dict.
+
+    The keyword-only switches (post-LN blocks, another activation, no position embeddings, no
+    ln_f) are NOT the contract: they build the outputs of known mistakes, so that a failure's
+    hint names the mistake only when the implementation's output matches it."""
     idx = np.asarray(idx)
     B, T = idx.shape
     wte = f64(state["transformer.wte.weight"])
-    x = embedding(idx, wte) + f64(state["transformer.wpe.weight"])[np.arange(T)]  # (B, T, C)
+    x = embedding(idx, wte)  # (B, T, C)
+    if positions:
+        x = x + f64(state["transformer.wpe.weight"])[np.arange(T)]
     for i in range(config["n_layer"]):
         prefix = f"transformer.h.{i}."
-        x = block(x, config["n_head"], {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
-    x = layer_norm(x, state["transformer.ln_f.weight"], state.get("transformer.ln_f.bias"))
+        x = block(x, config["n_head"], {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)},
+                  post_ln=post_ln, act=act)
+    if final_ln:
+        x = layer_norm(x, state["transformer.ln_f.weight"], state.get("transformer.ln_f.bias"))
     logits = x @ wte.T  # tied lm_head, (B, T, V)
     loss = None if targets is None else cross_entropy(logits, targets, ignore_index)
     return logits, loss

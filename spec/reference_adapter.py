@@ -225,6 +225,10 @@ def gpt_forward(model: GPT, idx: np.ndarray, targets: np.ndarray | None = None):
     return model(idx, targets)
 
 
+def gpt_train_mode(model: GPT, training: bool) -> None:
+    model.train(training)
+
+
 # =============================================================================================
 # M5: BPE tokenizer
 # =============================================================================================
@@ -264,7 +268,7 @@ def get_cl100k_tokenizer(ranks_path: str, special_tokens: dict[str, int]):
 # =============================================================================================
 # M6: training
 # =============================================================================================
-from numgpt.training import checkpoint as _ckpt  # noqa: E402  (imported here: this section's own imports)
+from numgpt import checkpoint as _ckpt  # noqa: E402  (imported here: this section's own imports)
 from numgpt.training import clip as _clip  # noqa: E402
 from numgpt.training import data as _data  # noqa: E402
 from numgpt.training import optim as _optim  # noqa: E402

@@ -21,7 +21,7 @@ from typing import Any, Callable
 import numpy as np
 import pytest
 
-from spec.numerics import FWD_ATOL, FWD_RTOL, assert_close, check_grads
+from spec.numerics import FWD_ATOL, FWD_RTOL, LARGE_FD_EPS, OP_ATOL, OP_RTOL, as_array, assert_close, check_grads
 
 pytestmark = pytest.mark.milestone("M1")
 
@@ -45,6 +45,13 @@ def away_from_zero(*shape: int, seed: int = 0) -> np.ndarray:
     """|x| in [0.2, 2] with random signs: relu's kink at 0 stays far from the FD step."""
     rng = np.random.default_rng(1000 + seed)
     return rng.uniform(0.2, 2.0, shape) * rng.choice([-1.0, 1.0], shape)
+
+
+def through_zero(*shape: int, seed: int = 0) -> np.ndarray:
+    """Standard-normal values with every third element exactly 0 (integer powers are smooth there)."""
+    x = randn(*shape, seed=seed)
+    x.reshape(-1)[::3] = 0.0
+    return x
 
 
 def distinct(*shape: int, seed: int = 0) -> np.ndarray:
@@ -73,6 +80,8 @@ def case(id: str, build, numpy, *inputs: np.ndarray, hint: str = "") -> Any:
 
 BCAST = "a broadcast input's gradient must be summed over the broadcast dims (unbroadcast)"
 REDUCE = "the gradient of a reduction must be re-expanded over the reduced axes (keepdims or not)"
+POW0 = ("an integer power is smooth at x = 0: compute p * x ** (p - 1), not p * out / x (0 / 0 = NaN at x = 0), "
+        "and x ** 0 = 1 there")
 
 CASES = [
     # elementwise binary ops, same shape, broadcast, size-1 dims, and Python scalars
@@ -97,6 +106,9 @@ CASES = [
     case("neg", lambda m, a: m.neg(a), np.negative, randn(3, 4)),
     case("pow-2", lambda m, a: m.pow(a, 2.0), lambda a: a ** 2.0, randn(3, 4)),
     case("pow-3", lambda m, a: m.pow(a, 3.0), lambda a: a ** 3.0, randn(3, 4)),
+    case("pow-2-through-zero", lambda m, a: m.pow(a, 2.0), lambda a: a ** 2.0, through_zero(3, 4), hint=POW0),
+    case("pow-3-through-zero", lambda m, a: m.pow(a, 3.0), lambda a: a ** 3.0, through_zero(3, 4), hint=POW0),
+    case("pow-1-through-zero", lambda m, a: m.pow(a, 1.0), lambda a: a ** 1.0, through_zero(3, 4), hint=POW0),
     case("pow-0.5", lambda m, a: m.pow(a, 0.5), np.sqrt, positive(3, 4)),
     case("pow-minus-1", lambda m, a: m.pow(a, -1.0), lambda a: 1.0 / a, positive(3, 4)),
     case("pow-1.5", lambda m, a: m.pow(a, 1.5), lambda a: a ** 1.5, positive(3, 4)),
@@ -122,6 +134,9 @@ CASES = [
     case("sum-axis0", lambda m, a: m.sum(a, axis=0), lambda a: np.sum(a, axis=0), randn(3, 4), hint=REDUCE),
     case("sum-axis-1-keepdims", lambda m, a: m.sum(a, axis=-1, keepdims=True),
          lambda a: np.sum(a, axis=-1, keepdims=True), randn(2, 3, 4), hint=REDUCE),
+    case("sum-axis1-square", lambda m, a: m.sum(a, axis=1), lambda a: np.sum(a, axis=1), randn(4, 4),
+         hint="the gradient of sum over axis 1 must be re-inserted at axis 1 (np.expand_dims(g, 1)) before it is "
+              "broadcast: plain broadcasting aligns it with the LAST axis, which a square input does not reject"),
     case("sum-tuple-axes", lambda m, a: m.sum(a, axis=(0, 2)), lambda a: np.sum(a, axis=(0, 2)),
          randn(2, 3, 4), hint=REDUCE),
     case("sum-neg-tuple-keepdims", lambda m, a: m.sum(a, axis=(-1, -3), keepdims=True),
@@ -135,6 +150,8 @@ CASES = [
          hint="d mean / dx = 1/N, N = the size of the reduced axes"),
     case("mean-axis-1-keepdims", lambda m, a: m.mean(a, axis=-1, keepdims=True),
          lambda a: np.mean(a, axis=-1, keepdims=True), randn(2, 5), hint=REDUCE),
+    case("mean-axis1-square", lambda m, a: m.mean(a, axis=1), lambda a: np.mean(a, axis=1), randn(4, 4),
+         hint="the gradient must be re-inserted at the reduced axis before broadcasting (np.expand_dims(g, 1))"),
     case("mean-tuple-axes", lambda m, a: m.mean(a, axis=(0, -1)), lambda a: np.mean(a, axis=(0, -1)),
          randn(2, 3, 4), hint="N is the product of the sizes of all reduced axes"),
     case("max-all", lambda m, a: m.max(a), lambda a: np.max(a), distinct(3, 4),
@@ -152,6 +169,9 @@ CASES = [
     case("transpose-reverse", lambda m, a: m.transpose(a), np.transpose, randn(3, 4)),
     case("transpose-axes", lambda m, a: m.transpose(a, (1, 0, 2)), lambda a: a.transpose(1, 0, 2), randn(2, 3, 4),
          hint="the gradient is transposed back by the inverse permutation"),
+    case("transpose-negative-axes", lambda m, a: m.transpose(a, (-1, 0, -2)), lambda a: a.transpose(-1, 0, -2),
+         randn(2, 3, 4), hint="normalise negative axes (axis % ndim) before inverting the permutation: "
+                              "argsort((-1, 0, -2)) is not the inverse of (2, 0, 1)"),
     case("transpose-cycle", lambda m, a: m.transpose(a, (2, 0, 1)), lambda a: a.transpose(2, 0, 1), randn(2, 3, 4),
          hint="the inverse of the permutation (2, 0, 1) is (1, 2, 0), not (2, 0, 1)"),
     # indexing
@@ -190,13 +210,79 @@ def test_forward(impl, c: Case) -> None:
     """float64 forward == NumPy (shape exactly, values within FWD_RTOL/FWD_ATOL)."""
     out = c.build(impl, *[impl.tensor(x.copy()) for x in c.inputs])
     expected = c.numpy(*c.inputs)
-    assert_close(impl.to_numpy(out), expected, FWD_RTOL, FWD_ATOL, f"{c.id}: float64 forward vs NumPy")
+    assert_close(as_array(impl, out), expected, FWD_RTOL, FWD_ATOL, f"{c.id}: float64 forward vs NumPy")
 
 
 @pytest.mark.parametrize("c", CASES)
 def test_backward(impl, c: Case) -> None:
     """Gradient of sum(op(x) * r) == central finite differences, for every floating input."""
     check_grads(impl, lambda *ts: c.build(impl, *ts), c.inputs, what=f"{c.id}: backward", hint=c.hint)
+
+
+# ----------------------------------------------------------------------------- a realistic size
+# The cases above are tiny; an implementation may take another code path for large inputs (a
+# blocked matmul, a BLAS-backed reduction). Each op once more at ~1e5..3e5 elements: the forward vs
+# NumPy within OP_RTOL/OP_ATOL (a blocked product sums in another order), gradients on 4 sampled
+# coordinates per input with the finite-difference step LARGE_FD_EPS (spec/numerics.py).
+
+LARGE = [
+    case("matmul-2d-large", lambda m, a, b: m.matmul(a, b), np.matmul, randn(256, 384), randn(384, 512, seed=1)),
+    case("matmul-batched-by-2d-large", lambda m, a, b: m.matmul(a, b), np.matmul, randn(8, 64, 384),
+         randn(384, 256, seed=1)),
+    case("matmul-batched-large", lambda m, a, b: m.matmul(a, b), np.matmul, randn(16, 64, 128),
+         randn(16, 128, 96, seed=1)),
+    case("sum-axis-1-large", lambda m, a: m.sum(a, axis=-1), lambda a: np.sum(a, axis=-1), randn(600, 500)),
+    case("mean-axis0-large", lambda m, a: m.mean(a, axis=0), lambda a: np.mean(a, axis=0), randn(600, 500)),
+    case("max-axis-1-large", lambda m, a: m.max(a, axis=-1), lambda a: np.max(a, axis=-1), distinct(600, 500)),
+]
+
+
+@pytest.mark.parametrize("c", LARGE)
+def test_ops_at_a_realistic_size(impl, c: Case) -> None:
+    """The op on large inputs: forward vs NumPy, gradients on sampled coordinates."""
+    out = c.build(impl, *[impl.tensor(x.copy()) for x in c.inputs])
+    assert_close(as_array(impl, out), c.numpy(*c.inputs), OP_RTOL, OP_ATOL, f"{c.id}: float64 forward vs NumPy",
+                 "the small-size cases pass, so look for a code path taken only for large inputs")
+    check_grads(impl, lambda *ts: c.build(impl, *ts), c.inputs, what=f"{c.id}: backward", max_coords=4,
+                eps=LARGE_FD_EPS)
+
+
+# ----------------------------------------------------------------------------- max with ties
+
+# The rule for ties (stated in spec/adapter_template.py): max's gradient is split EVENLY among the
+# elements that attain the maximum of their slice, as torch.amax (and np-style autograd engines) do:
+# each of n tied maxima receives g / n. (torch.max(x, dim) instead sends it to one index: a PyTorch
+# adapter uses torch.amax.) Finite differences cannot check this (max is not differentiable at a tie).
+TIES = np.array([[1.0, 3.0, 3.0, -2.0], [2.0, 2.0, 2.0, 2.0], [2.0, -1.0, 4.0, 2.0]])
+TIE_CASES = [
+    pytest.param(1, False, np.array([[0, 0.5, 0.5, 0], [0.25, 0.25, 0.25, 0.25], [0, 0, 1, 0]]), id="axis1"),
+    pytest.param(0, True, np.array([[0, 1, 0, 0], [0.5, 0, 0, 0.5], [0.5, 0, 1, 0.5]]), id="axis0-keepdims"),
+    pytest.param(None, False, np.array([[0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 1, 0]]), id="all"),
+    pytest.param(None, False, None, id="all-tied-twice"),
+]
+
+
+@pytest.mark.parametrize("axis, keepdims, share", TIE_CASES)
+def test_max_ties_share_the_gradient_evenly(impl, axis, keepdims, share) -> None:
+    """d max / dx with tied maxima: each of the n elements equal to their slice's max gets 1/n of
+    the upstream gradient (the rule above); the others get 0."""
+    x = TIES.copy()
+    if share is None:  # the overall max attained twice
+        x[0, 0] = 4.0
+        share = np.zeros(x.shape)
+        share[0, 0] = share[2, 2] = 0.5
+    t = impl.tensor(x, requires_grad=True)
+    out = impl.max(t, axis=axis, keepdims=keepdims)
+    value = as_array(impl, out)
+    assert_close(value, np.max(x, axis=axis, keepdims=keepdims), 0, 0, f"max(axis={axis}) of an input with ties")
+    g = np.random.default_rng(2).uniform(1.0, 2.0, value.shape)
+    impl.backward(out, g)
+    expand = g if keepdims or axis is None else np.expand_dims(g, axis)
+    want = share * expand
+    assert_close(np.asarray(impl.grad(t)), want, 0, FWD_ATOL,
+                 f"d max(axis={axis}, keepdims={keepdims}) / dx with tied maxima",
+                 "split the gradient evenly among the tied maxima of each slice (g * mask / count), as "
+                 "torch.amax does: not all of it to every tied element, nor all of it to the first one")
 
 
 # ----------------------------------------------------------------------------- non-contiguous inputs
@@ -222,7 +308,7 @@ def test_non_contiguous_inputs(impl, build, view) -> None:
     for x in (np.ascontiguousarray(x_view), x_view):
         t = impl.tensor(x, requires_grad=True)
         out = build(impl, t)
-        value = np.array(impl.to_numpy(out), copy=True)
+        value = as_array(impl, out).copy()
         impl.backward(out, np.ones(value.shape))
         results.append((value, np.array(impl.grad(t), copy=True)))
     (v_ref, g_ref), (v, g) = results

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from spec.numerics import FWD_ATOL, FWD_RTOL, assert_close, check_grads
+from spec.numerics import FWD_ATOL, FWD_RTOL, as_array, assert_close, check_grads
 
 pytestmark = pytest.mark.milestone("M1")
 
@@ -79,7 +79,7 @@ def values(shape: tuple[int, ...], seed: int, low: float = -2.0, high: float = 2
 
 def check_forward_and_backward(impl, build, numpy_fn, inputs, what: str, hint: str = "") -> None:
     out = build(*[impl.tensor(x.copy()) for x in inputs])
-    assert_close(impl.to_numpy(out), numpy_fn(*inputs), FWD_RTOL, FWD_ATOL, f"{what}: forward vs NumPy", hint)
+    assert_close(as_array(impl, out), numpy_fn(*inputs), FWD_RTOL, FWD_ATOL, f"{what}: forward vs NumPy", hint)
     check_grads(impl, build, inputs, what=f"{what}: backward", hint=hint)
 
 

@@ -19,7 +19,10 @@ import numpy as np
 import pytest
 
 from spec import oracle
-from spec.numerics import CAUSAL_ATOL, F32_ATOL, F32_RTOL, OP_ATOL, OP_RTOL, as_array, assert_close, check_grads
+from spec.numerics import (
+    CAUSAL_ATOL, F32_ATOL, F32_RTOL, LARGE_FD_EPS, OP_ATOL, OP_RTOL, as_array, assert_clear_error, assert_close,
+    check_grads, shape_regex,
+)
 
 pytestmark = pytest.mark.milestone("M3")
 
@@ -72,6 +75,21 @@ def test_sdpa_explicit_mask(impl, mask_lead):
     assert_close(sdpa(impl, q, k, v, mask=mask), oracle.attention(q, k, v, mask=mask), OP_RTOL, OP_ATOL,
                  f"attention with a boolean mask {mask.shape} broadcast to (..., Tq, Tk) (True = may attend; "
                  "masked scores must be -inf before the softmax)")
+
+
+def test_sdpa_key_padding_mask(impl):
+    """A key-padding mask of shape (B, 1, 1, Tk) (True = a real token) over q, k, v (B, H, Tq, Tk):
+    it broadcasts over heads and queries, so every query of batch row b ignores b's padded keys."""
+    q, k, v = qkv((3, 2), 4, 6, seed=6)
+    lengths = np.array([6, 4, 1])  # real keys per batch row; the rest is padding
+    mask = (np.arange(6)[None, :] < lengths[:, None])[:, None, None, :]  # (B, 1, 1, Tk)
+    hint = ("a (B, 1, 1, Tk) mask broadcasts against the scores (B, H, Tq, Tk) from the right: mask[b, 0, 0, j] "
+            "applies to every head and query of batch row b (do not require a (Tq, Tk) mask)")
+    assert_close(sdpa(impl, q, k, v, mask=mask), oracle.attention(q, k, v, mask=mask), OP_RTOL, OP_ATOL,
+                 f"attention with a key-padding mask {mask.shape} (key lengths {lengths.tolist()})", hint)
+    check_grads(impl, lambda q, k, v: impl.scaled_dot_product_attention(q, k, v, mask=mask), [q, k, v],
+                what=f"attention with a key-padding mask {mask.shape}: gradients w.r.t. q, k, v (padded keys and "
+                     "values get zero gradient)", hint=hint)
 
 
 def test_sdpa_mask_and_causal_combine(impl):
@@ -140,9 +158,34 @@ def test_sdpa_huge_scores_stay_finite(impl):
         "attention gradients must stay finite for scores of magnitude ~1e4"
 
 
+@pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
+def test_sdpa_at_a_realistic_size(impl, causal):
+    """GPT-2-sized heads (T = 128, hs = 64; 1.3e5 scores): an implementation may take another code path
+    for large inputs (chunked or tiled attention). Forward vs the oracle, gradients on sampled
+    coordinates (finite-difference step LARGE_FD_EPS, spec/numerics.py)."""
+    q, k, v = qkv((2, 4), 128, 128, seed=8, hs=64)
+    got = sdpa(impl, q, k, v, causal=causal)
+    # the oracle goes one query row at a time in Python: compare 24 sampled rows (batch, head, query)
+    rng = np.random.default_rng(0)
+    rows = [(int(b), int(h), int(i)) for b, h, i in zip(rng.integers(0, 2, 24), rng.integers(0, 4, 24),
+                                                         rng.integers(0, 128, 24))]
+    allowed = oracle.causal_mask(128, 128) if causal else np.ones((128, 128), dtype=bool)
+    want = [oracle.attention(q[b, h, i:i + 1], k[b, h], v[b, h], mask=allowed[i:i + 1])[0] for b, h, i in rows]
+    assert_close(np.array([got[r] for r in rows]), np.array(want), OP_RTOL, OP_ATOL,
+                 f"attention(q {q.shape}, causal={causal}) at a realistic size vs oracle, on the (batch, head, "
+                 f"query) rows {rows}", "the small-size contracts pass, so look for a code path taken only for "
+                 "large inputs")
+    check_grads(impl, lambda q, k, v: impl.scaled_dot_product_attention(q, k, v, causal=causal), [q, k, v],
+                max_coords=4, eps=LARGE_FD_EPS,
+                what=f"attention(q {q.shape}, causal={causal}) at a realistic size: gradients w.r.t. q, k, v")
+
+
 def test_sdpa_head_size_mismatch_is_a_clear_error(impl):
+    """q (2, 4, 8) with k (2, 4, 5): a clear error whose message names both shapes."""
     q, k, v = qkv((2,), 4, 4)
-    with pytest.raises(ValueError):
+    with assert_clear_error("scaled_dot_product_attention(q (2, 4, 8), k (2, 4, 5))",
+                            names=[shape_regex(q.shape), shape_regex((2, 4, 5))],
+                            hint="q and k need the same head size (last dim): name both shapes"):
         impl.scaled_dot_product_attention(impl.tensor(q), impl.tensor(k[..., :5]), impl.tensor(v))
 
 
@@ -196,10 +239,15 @@ def test_causal_self_attention_matches_oracle(impl, n_head):
                  "back in order before c_proj")
 
 
-def test_causal_self_attention_without_biases(impl):
-    case = csa_case(bias=False)
+@pytest.mark.parametrize("attn_bias, proj_bias", [(False, False), (False, True), (True, False)],
+                         ids=["no_biases", "no_c_attn_bias", "no_c_proj_bias"])
+def test_causal_self_attention_without_biases(impl, attn_bias, proj_bias):
+    """Either bias may be None, independently of the other."""
+    x, w_attn, b_attn, w_proj, b_proj = csa_case()
+    case = (x, w_attn, b_attn if attn_bias else None, w_proj, b_proj if proj_bias else None)
     assert_close(as_array(impl, csa(impl, 3, *case)), oracle.causal_self_attention(case[0], 3, *case[1:]),
-                 OP_RTOL, OP_ATOL, "causal_self_attention with c_attn_bias=None and c_proj_bias=None")
+                 OP_RTOL, OP_ATOL, f"causal_self_attention with c_attn_bias={'given' if attn_bias else None} and "
+                 f"c_proj_bias={'given' if proj_bias else None}")
 
 
 def test_causal_self_attention_grads(impl):

@@ -14,11 +14,11 @@ import sys
 COMMANDS: list[str] = [
     "numgpt.training.cli",     # prepare, train   (milestone 6)
     "numgpt.sampling.cli",     # sample           (milestone 7)
-    "numgpt.bench",            # bench            (performance)
+    "numgpt.bench",            # bench step | tokenizer | sample
 ]
 
 
-# commands that run many training/decoding steps and so benefit from numgpt.runtime.tune_allocator()
+# commands that run many training/decoding steps, and so keep freed memory in the process (numgpt.native)
 _LONG_RUNNING = {"train", "bench", "sample"}
 
 
@@ -41,14 +41,18 @@ def _version(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if getattr(args, "forward_args", False):  # e.g. `bench sample --tokens 64`: the module parses its own options
+        args.forwarded = extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if not getattr(args, "func", None):
         parser.print_help()
         return 0 if args.command is None else 2
     if args.command in _LONG_RUNNING:
-        from .runtime import tune_allocator
+        from .native import tune_allocator
 
-        tune_allocator()  # keep freed activations in the process: ~25% faster steps (see src/runtime.py)
+        tune_allocator()  # freed activations stay in the process for the next step
     return int(args.func(args) or 0)
 
 

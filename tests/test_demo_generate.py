@@ -29,7 +29,7 @@ def test_demo_generate_trains_and_samples() -> None:
 
 def test_demo_generate_samples_from_a_checkpoint(tmp_path, capsys, monkeypatch) -> None:
     from numgpt.tokenizer import CharTokenizer
-    from numgpt.training.checkpoint import Checkpoint, save_checkpoint
+    from numgpt.checkpoint import Checkpoint, save_checkpoint
     from numgpt.transformer import GPT, GPTConfig
 
     tok = CharTokenizer.from_text("abc \n")

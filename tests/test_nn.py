@@ -138,25 +138,6 @@ def test_float32_preserved(name):
 # ----------------------------------------------------------------------------- stability
 
 
-def test_softmax_family_stable_for_huge_logits():
-    z = Tensor(RNG.standard_normal((4, 7)).astype(np.float32) * 1e4, requires_grad=True)
-    for fn in (F.softmax, F.log_softmax):
-        out = fn(z)
-        assert np.isfinite(out.data).all()
-        out.backward(np.ones(out.shape, dtype=np.float32))
-        assert np.isfinite(z.grad).all()
-    np.testing.assert_allclose(F.softmax(z).data.sum(-1), 1, rtol=1e-6)
-
-
-def test_cross_entropy_stable_for_huge_logits():
-    z = Tensor(RNG.standard_normal((3, 4, 65)).astype(np.float32) * 1e4, requires_grad=True)
-    t = RNG.integers(0, 65, (3, 4))
-    loss = F.cross_entropy(z, t)
-    loss.backward()
-    assert np.isfinite(loss.item()) and loss.item() >= 0
-    assert np.isfinite(z.grad).all()
-
-
 def test_softmax_fully_masked_row_is_zero_not_nan():
     x = np.array([[-np.inf, -np.inf], [0.0, -np.inf]])
     out = F.softmax(Tensor(x)).data
@@ -190,10 +171,8 @@ def test_cross_entropy_errors():
         F.cross_entropy(z, np.array([0, 1, 2]))
 
 
-def test_embedding_scatter_adds_repeated_ids_and_checks_range():
+def test_embedding_errors_name_the_problem():  # (the scatter-add itself is the spec's)
     w = Tensor(np.zeros((4, 2)), requires_grad=True)
-    F.embedding(np.array([1, 1, 3, 1]), w).backward(np.ones((4, 2)))
-    np.testing.assert_array_equal(w.grad, [[0, 0], [3, 3], [0, 0], [1, 1]])
     with pytest.raises(IndexError, match="id 4 is out of range for a table of 4 rows"):
         F.embedding(np.array([4]), w)
     with pytest.raises(TypeError, match="integer"):
@@ -205,30 +184,13 @@ def test_linear_shape_error_names_shapes():
         F.linear(Tensor(np.zeros((2, 3))), Tensor(np.zeros((4, 2))))
 
 
-def test_layer_norm_normalises_with_biased_variance():
-    x = RNG.standard_normal((6, 16)) * 3 + 1
-    y = F.layer_norm(Tensor(x), None, None).data
-    np.testing.assert_allclose(y.mean(-1), 0, atol=1e-12)
-    np.testing.assert_allclose(y.var(-1), 1 / (1 + 1e-5 / x.var(-1)), rtol=1e-10)
-
-
-def test_gelu_is_the_tanh_approximation():
-    x = np.linspace(-6, 6, 25)
-    expected = 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
-    np.testing.assert_allclose(F.gelu(Tensor(x)).data, expected, rtol=1e-14, atol=1e-15)
-
-
-def test_dropout_statistics_and_modes():
+def test_dropout_returns_its_input_when_off_and_the_layer_has_its_own_seeded_generator():
+    # (statistics, scaling, p = 0 and 1, bad p: the spec's)
     x = Tensor(np.ones((200, 200), dtype=np.float32))
-    y = F.dropout(x, 0.25, True, np.random.default_rng(0)).data
-    kept = y != 0
-    assert abs(kept.mean() - 0.75) < 0.01
-    np.testing.assert_allclose(y[kept], 1 / 0.75, rtol=1e-6)
     assert F.dropout(x, 0.25, training=False) is x
     assert F.dropout(x, 0.0) is x
-    np.testing.assert_array_equal(F.dropout(x, 1.0, True, np.random.default_rng(0)).data, 0)
-    with pytest.raises(ValueError, match="dropout probability"):
-        F.dropout(x, 1.5)
+    with pytest.raises(ValueError, match="Dropout probability must be in"):
+        Dropout(1.5)
     d1, d2 = Dropout(0.5, seed=3), Dropout(0.5, seed=3)
     np.testing.assert_array_equal(d1(x).data, d2(x).data)
     d1.eval()

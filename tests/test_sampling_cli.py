@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from numgpt.__main__ import build_parser, main
+from numgpt.checkpoint import Checkpoint, load_model, save_checkpoint
 from numgpt.sampling import cli, generate
 from numgpt.tokenizer import CharTokenizer, train_bpe
-from numgpt.training.checkpoint import Checkpoint, save_checkpoint
 from numgpt.transformer import GPT, GPTConfig
 
 TEXT = "héllo wörld, 日本語 — ça va? " * 4
@@ -52,7 +52,7 @@ def test_sample_bpe_checkpoint_decodes_valid_utf8(tmp_path):
                            "--temperature", "1.5", "--seed", "0", "--window-shift", "4"])
     # a random byte-level model emits arbitrary bytes; whatever it emits, the streamed text is the
     # same as decoding all the new bytes at once (no character is broken at a token boundary)
-    model, _, _ = cli.load_for_sampling(tmp_path / "bpe.npz")
+    model, _, _ = load_model(tmp_path / "bpe.npz")
     prompt = tok.encode("日本")
     ids = generate(model, prompt, 40, temperature=1.5, seed=0, window_shift=4)
     assert rc == 0 and text == "日本" + tok.decode(ids[len(prompt):].tolist()) + "\n"
@@ -65,7 +65,7 @@ def test_sample_bpe_checkpoint_decodes_valid_utf8(tmp_path):
     (["--checkpoint", "{tmp}/ok.npz", "--top-k", "0"], "top_k"),
     (["--checkpoint", "{tmp}/ok.npz", "--prompt", "xyz"], "cannot be encoded"),
     (["--checkpoint", "{tmp}/ok.npz", "--prompt", ""], "empty"),
-    (["--checkpoint", "{tmp}/ok.npz", "--num-samples", "0"], "num-samples"),
+    (["--checkpoint", "{tmp}/ok.npz", "--num-samples", "0"], "num_samples"),
     (["--checkpoint", "{tmp}/ok.npz", "--prompt", "a", "--window-shift", "99"], "window_shift"),
 ])
 def test_sample_errors_are_clear(tmp_path, capsys, argv, message):
@@ -79,13 +79,13 @@ def test_sample_errors_are_clear(tmp_path, capsys, argv, message):
 def test_checkpoint_without_model_args_is_rejected(tmp_path):
     save_checkpoint(tmp_path / "c.npz", Checkpoint(model={}, config={}, tokenizer=None))
     with pytest.raises(ValueError, match="model_args"):
-        cli.load_for_sampling(tmp_path / "c.npz")
+        load_model(tmp_path / "c.npz")
 
 
 def test_loaded_model_matches_saved_weights(tmp_path):
     tok = CharTokenizer.from_text("abcdef")
     write_checkpoint(tmp_path / "ckpt.npz", tok)
-    model, tok2, config = cli.load_for_sampling(tmp_path / "ckpt.npz")
+    model, tok2, config = load_model(tmp_path / "ckpt.npz")
     ref = GPT(GPTConfig(**config["model_args"]), seed=0)
     for (name, p), (_, q) in zip(model.named_parameters(), ref.named_parameters()):
         np.testing.assert_array_equal(p.data, q.data, err_msg=name)
@@ -97,6 +97,6 @@ def test_special_token_in_prompt_needs_allow_special(tmp_path, capsys):
     write_checkpoint(tmp_path / "bpe.npz", tok)
     argv = ["--checkpoint", str(tmp_path / "bpe.npz"), "--prompt", "<|endoftext|>日本", "--max-new-tokens", "5"]
     assert main(["sample", *argv]) == 2
-    assert "add --allow-special" in capsys.readouterr().err
+    assert "add --allow_special" in capsys.readouterr().err
     rc, text = run_sample([*argv, "--allow-special"])
     assert rc == 0 and text.startswith("<|endoftext|>日本")

@@ -51,11 +51,6 @@ def test_dtype_argument_casts() -> None:
     assert Tensor([1, 2], dtype=np.float32).dtype == np.float32
 
 
-def test_integer_requires_grad_raises() -> None:
-    with pytest.raises(TypeError, match="floating-point.*int64"):
-        Tensor(np.arange(3), requires_grad=True)
-
-
 # ----------------------------------------------------------------------------- operators
 
 
@@ -101,12 +96,6 @@ def test_pow_zero_has_zero_gradient_at_zero() -> None:
     x = leaf([0.0, 2.0])
     (x ** 0).sum().backward()
     np.testing.assert_array_equal(x.grad, [0.0, 0.0])
-
-
-def test_max_shares_gradient_between_ties() -> None:
-    x = leaf([[1.0, 3.0, 3.0], [2.0, 0.0, 1.0]])
-    x.max(axis=1).sum().backward()
-    np.testing.assert_allclose(x.grad, [[0, 0.5, 0.5], [1, 0, 0]])
 
 
 def test_astype_is_differentiable_and_casts_gradient_back() -> None:
@@ -201,21 +190,6 @@ def test_retain_graph_allows_a_second_backward() -> None:
     np.testing.assert_allclose(x.grad, 2 * (2 * np.array([1.0, 2.0])))
 
 
-def test_leaf_grad_is_owned_not_aliased() -> None:
-    """The first gradient stored in a leaf is a copy: later in-place accumulation must not write
-    into the upstream array or a broadcast view."""
-    x = leaf([1.0, 2.0])
-    upstream = np.array([1.0, 1.0])
-    x.backward(upstream)
-    x.backward(upstream)
-    np.testing.assert_array_equal(upstream, [1.0, 1.0])
-    np.testing.assert_array_equal(x.grad, [2.0, 2.0])
-    b = leaf(np.zeros((1, 3)))
-    (b + np.zeros((2, 3))).sum().backward()
-    (b + np.zeros((2, 3))).sum().backward()
-    np.testing.assert_array_equal(b.grad, [[4.0, 4.0, 4.0]])
-
-
 # ----------------------------------------------------------------------------- grad mode, detach
 
 
@@ -243,13 +217,6 @@ def test_detach_shares_data_and_cuts_graph() -> None:
     assert not d.requires_grad and d.is_leaf
     np.testing.assert_array_equal(d.data, [2.0, 4.0])
     assert x.detach().data is x.data
-
-
-def test_zero_grad_resets_to_none() -> None:
-    x = leaf([1.0])
-    (x * 2).sum().backward()
-    x.zero_grad()
-    assert x.grad is None
 
 
 def test_intermediate_nodes_get_no_grad() -> None:
@@ -288,15 +255,6 @@ def test_unbroadcast(grad_shape, shape, expected) -> None:
 def test_unbroadcast_is_identity_for_matching_shape() -> None:
     g = np.ones((2, 3))
     assert unbroadcast(g, (2, 3)) is g
-
-
-def test_deep_chain_backward_is_iterative() -> None:
-    x = leaf([1.0])
-    y = x
-    for _ in range(20_000):
-        y = y + 1.0
-    y.backward(np.ones(1))
-    np.testing.assert_array_equal(x.grad, [1.0])
 
 
 def test_non_numeric_data_is_a_clear_type_error() -> None:

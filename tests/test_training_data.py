@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from numgpt.checkpoint import Checkpoint, CheckpointError, capture_rng, load_checkpoint, restore_rng, save_checkpoint
 from numgpt.nn import Module, Parameter
 from numgpt.training import data as D
-from numgpt.training.checkpoint import (Checkpoint, CheckpointError, capture_rng, load_checkpoint, restore_rng,
-                                        save_checkpoint)
+from numgpt.training.evaluate import estimate_loss
 from numgpt.training.config import FIELDS, ConfigError, TrainConfig, load_config, parse_override
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,7 +47,7 @@ def test_prepare_bpe(text_file, tmp_path):
     meta = D.prepare("tiny", tmp_path / "bpe", source=str(text_file), tokenizer="bpe", vocab_size=270,
                      log=lambda s: None)
     assert meta["vocab_size"] <= 270 and meta["tokenizer"]["type"] == "bpe"
-    with pytest.raises(D.DataError, match="vocab-size"):
+    with pytest.raises(D.DataError, match="--vocab_size N to prepare or train"):
         D.prepare("tiny", tmp_path / "bpe2", source=str(text_file), tokenizer="bpe", log=lambda s: None)
 
 
@@ -91,15 +91,7 @@ def test_canonical_checksum_mismatch(monkeypatch):
 # ----------------------------------------------------------------------------- batches
 
 
-def test_get_batch():
-    data = np.arange(100, dtype=np.uint16)
-    x, y = D.get_batch(data, 8, 10, np.random.default_rng(0))
-    assert x.shape == y.shape == (8, 10) and x.dtype == y.dtype == np.int64
-    np.testing.assert_array_equal(y, x + 1)                 # shifted by one
-    np.testing.assert_array_equal(x, x[:, :1] + np.arange(10))  # contiguous windows
-    assert y.max() < 100
-    x2, _ = D.get_batch(data, 8, 10, np.random.default_rng(0))
-    np.testing.assert_array_equal(x, x2)
+def test_get_batch_edge_cases():  # (shapes, shift, range and seeding are the spec's)
     x, y = D.get_batch(np.arange(11), 4, 10, np.random.default_rng(1))  # exactly one window fits
     np.testing.assert_array_equal(x, np.tile(np.arange(10), (4, 1)))
     with pytest.raises(D.DataError, match="too few"):
@@ -123,9 +115,24 @@ def test_estimate_loss_under_no_grad_restores_mode():
     model = Bigram(5)
     model.train()
     data = np.arange(50) % 5
-    out = D.estimate_loss(model, {"train": data, "val": data}, 3, 4, 8, np.random.default_rng(0))
+    out = estimate_loss(model, {"train": data, "val": data}, 3, 4, 8, np.random.default_rng(0))
     assert out == pytest.approx({"train": np.log(5), "val": np.log(5)})
     assert model.training and model.w.grad is None
+
+
+def test_estimate_loss_leaves_a_sub_module_in_eval_mode_as_it_was():
+    from numgpt.transformer import GPT
+
+    model = GPT(dict(block_size=8, vocab_size=5, n_layer=1, n_head=1, n_embd=8, dropout=0.1), seed=0)
+    model.train()
+    model.transformer.drop.eval()  # a sub-module the caller put in eval mode on purpose
+    seen = []
+    estimate_loss(model, {"val": np.arange(50) % 5}, 1, 2, 8, np.random.default_rng(0),
+                  batch_loss=lambda x, y: seen.append([m.training for _, m in model.named_modules()]) or 0.0)
+    assert seen and not any(seen[0]), "estimate_loss must run every module in eval mode"
+    modes = {name: m.training for name, m in model.named_modules()}
+    assert modes.pop("transformer.drop") is False, "estimate_loss turned a sub-module that was in eval mode to train"
+    assert all(modes.values()), modes
 
 
 # ----------------------------------------------------------------------------- checkpoints
@@ -209,9 +216,10 @@ def test_config_files_match_the_issue():
     want = dict(n_layer=4, n_head=4, n_embd=128, block_size=64, batch_size=12, dropout=0.0, learning_rate=1e-3,
                 min_lr=1e-4, beta2=0.99, warmup_iters=100, max_iters=2000, lr_decay_iters=2000, eval_interval=250,
                 eval_iters=20, weight_decay=0.1, grad_clip=1.0)
-    assert {k: getattr(cpu, k) for k in want} == want
+    assert {k: cpu.to_dict()[k] for k in want} == want
     big = load_config(ROOT / "configs/shakespeare_char.toml")
-    assert (big.n_layer, big.n_head, big.n_embd, big.block_size, big.batch_size, big.dropout, big.max_iters) == \
+    m = big.model
+    assert (m.n_layer, m.n_head, m.n_embd, m.block_size, big.batch_size, m.dropout, big.max_iters) == \
         (6, 6, 384, 256, 64, 0.2, 5000)
     assert cpu.data_path() == Path("data/shakespeare_char") and cpu.out_path() == Path("out-shakespeare_char_cpu")
 
@@ -222,8 +230,9 @@ def test_config_files_match_the_issue():
     ("decay_lr = 1", "key 'decay_lr' must be a boolean"),
     ("n_layer = true", "key 'n_layer' must be an integer, got bool"),
     ("max_iters = ", "invalid TOML"),
-    ("n_embd = 130", r"n_embd \(130\) must be divisible by n_head"),
-    ("dropout = 1.5", "'dropout' must be in"),
+    ("n_embd = 130", r"c.toml: GPTConfig: n_embd=130 must be divisible by n_head=4"),
+    ("dropout = 1.5", r"GPTConfig.dropout must be in \[0, 1\], got 1.5"),
+    ("n_layer = 0", "GPTConfig.n_layer must be a positive integer, got 0"),
 ])
 def test_config_errors(tmp_path, toml, match):
     path = tmp_path / "c.toml"
@@ -245,7 +254,7 @@ def test_config_overrides(tmp_path):
     path = tmp_path / "c.toml"
     path.write_text("learning_rate = 1\nname = 'x'\n")
     cfg = load_config(path, {"max_iters": "7", "decay_lr": "false", "dropout": "0.1", "source": "a.txt"})
-    assert (cfg.learning_rate, cfg.max_iters, cfg.decay_lr, cfg.dropout, cfg.source) == (1.0, 7, False, 0.1, "a.txt")
+    assert (cfg.learning_rate, cfg.max_iters, cfg.decay_lr, cfg.model.dropout, cfg.source) == (1.0, 7, False, 0.1, "a.txt")
     assert isinstance(cfg.learning_rate, float)
     assert parse_override("bias", "yes") is True
     with pytest.raises(ConfigError, match="--max_iters='x': expected an integer"):

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from numgpt.__main__ import main
+from numgpt.checkpoint import load_checkpoint
 from numgpt.training import data as D
-from numgpt.training.checkpoint import load_checkpoint
 from numgpt.training.config import load_config
 from numgpt.training.loop import build_model, train
 
@@ -155,7 +155,7 @@ def test_cli_prepare_offline_message(tmp_path, monkeypatch, capsys):
         raise D.urllib.error.URLError("Temporary failure in name resolution")
 
     monkeypatch.setattr(D.urllib.request, "urlopen", offline)
-    assert main(["prepare", "--dataset", "shakespeare_char", "--out-dir", str(tmp_path / "d")]) == 2
+    assert main(["prepare", "--dataset", "shakespeare_char", "--data_dir", str(tmp_path / "d")]) == 2
     err = capsys.readouterr().err
     assert "could not download" in err and "--source PATH" in err
 
@@ -239,3 +239,30 @@ def test_resume_at_max_iters_only_evaluates(tmp_path):
     assert again.status == "done" and again.losses == [] and [e["iter"] for e in again.evals] == [4]
     assert ckpt_file.read_bytes() == before  # nothing trained, nothing saved
     assert any(line.startswith("step 4: train loss") for line in lines)
+
+
+def test_one_worker_runs_no_code_of_parallel_py(tmp_path):
+    import subprocess
+    import sys
+
+    cfg = tiny_cfg(tmp_path, max_iters=2, workers=1)
+    code = ("import sys; from numgpt.training.config import load_config; from numgpt.training.loop import train; "
+            f"r = train(load_config(None, {cfg.to_dict()!r}), log=lambda line: None); "
+            "assert r.status == 'done', r; assert 'numgpt.training.parallel' not in sys.modules, 'parallel imported'")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_every_option_has_one_documented_spelling_and_accepts_the_hyphenated_one():
+    from numgpt.__main__ import build_parser
+
+    parser = build_parser()
+    a = parser.parse_args(["prepare", "--vocab-size", "300", "--out-dir", "d"])
+    b = parser.parse_args(["prepare", "--vocab_size", "300", "--data_dir", "d"])
+    assert (a.vocab_size, a.data_dir) == (b.vocab_size, b.data_dir) == (300, "d")
+    a = parser.parse_args(["train", "--max-iters=5", "--out-dir", "o"])
+    b = parser.parse_args(["train", "--max_iters=5", "--out_dir", "o"])
+    assert (a.override_max_iters, a.override_out_dir) == (b.override_max_iters, b.override_out_dir) == ("5", "o")
+    a = parser.parse_args(["sample", "--checkpoint", "c", "--top-k", "3", "--max-new-tokens", "4"])
+    b = parser.parse_args(["sample", "--checkpoint", "c", "--top_k", "3", "--max_new_tokens", "4"])
+    assert (a.top_k, a.max_new_tokens) == (b.top_k, b.max_new_tokens) == (3, 4)

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..nn import Dropout, Linear, Module
-from ..nn.functional import softmax_, softmax_backward
+from ..nn.functional import check_dropout_p, softmax_, softmax_backward
 from ..tensor import Tensor
 
 __all__ = [
@@ -142,14 +142,14 @@ def _attend_backward(g: np.ndarray, saved: tuple, out: np.ndarray | None = None)
 
 
 def _dropout_keep(shape: tuple[int, ...], p: float, rng: np.random.Generator | None, dtype: Any) -> np.ndarray | None:
-    """The pre-scaled dropout mask (0 or 1/(1-p)), or None when p == 0."""
+    """The pre-scaled dropout mask (0 or 1/(1-p); all 0 for p == 1), or None when p == 0."""
     if p == 0:
         return None
-    if not 0.0 <= p < 1.0:
-        raise ValueError(f"attention dropout probability must be in [0, 1), got {p}")
+    check_dropout_p(p, "attention dropout probability")
     rng = np.random.default_rng() if rng is None else rng
     keep = (rng.random(shape) >= p).astype(dtype)
-    keep *= 1.0 / (1.0 - p)
+    if p < 1:
+        keep *= 1.0 / (1.0 - p)
     return keep
 
 
@@ -387,13 +387,12 @@ class CausalSelfAttention(Module):
     ``c_attn``: Linear(n_embd, 3 n_embd), output columns are [q | k | v], each split into heads
     contiguously (head h of q is columns ``[h*hs, (h+1)*hs)``). ``c_proj``: Linear(n_embd, n_embd),
     initialised with std 0.02/sqrt(2 n_layer) (GPT-2's residual scaling). Dropout on the attention
-    weights and on the output.
+    weights and on the output. ``config``: a ``GPTConfig`` (or anything with its fields), which has
+    checked that ``n_embd`` is a multiple of ``n_head``.
     """
 
     def __init__(self, config: Any, rng: np.random.Generator | None = None, dtype: Any = np.float32,
                  seed: Any = None):
-        if config.n_embd % config.n_head:
-            raise ValueError(f"n_embd={config.n_embd} must be divisible by n_head={config.n_head}")
         self.n_head, self.n_embd = config.n_head, config.n_embd
         self.c_attn = Linear(config.n_embd, 3 * config.n_embd, bias=config.bias, dtype=dtype, rng=rng)
         self.c_proj = Linear(config.n_embd, config.n_embd, bias=config.bias, dtype=dtype, rng=rng,
@@ -406,7 +405,8 @@ class CausalSelfAttention(Module):
         """x (B, T, C) -> (B, T, C). With ``cache``, x holds only the new positions (see KVCache)."""
         qkv = self.c_attn(x)  # (B, T, 3C)
         if cache is None:
-            p = self.attn_dropout.p if self.training else 0.0
+            # the mask is drawn inside the fused kernel, from this module's generator, under its own flag
+            p = self.attn_dropout.p if self.attn_dropout.training else 0.0
             y = causal_self_attention(qkv, self.n_head, p, self.attn_dropout.rng)  # (B, T, C)
         else:
             y = Tensor(cached_attention(qkv.data, self.n_head, cache))  # (B, T, C), no graph (inference)

@@ -1,9 +1,9 @@
 """M2: layers. ``Module``/``Parameter`` containers, layers, and their functional forms (``numgpt.nn.functional``)."""
 from . import functional
 from .layers import GELU, Dropout, Embedding, LayerNorm, Linear
-from .module import Module, ModuleDict, ModuleList, Parameter
+from .module import Module, ModuleDict, ModuleList, Parameter, inference_mode
 
 __all__ = [
-    "Module", "ModuleDict", "ModuleList", "Parameter",
+    "Module", "ModuleDict", "ModuleList", "Parameter", "inference_mode",
     "Linear", "LayerNorm", "Embedding", "Dropout", "GELU", "functional",
 ]

@@ -31,7 +31,7 @@ from ..tensor import Tensor
 
 __all__ = [
     "linear", "linear_tied", "layer_norm", "embedding", "gelu", "softmax", "log_softmax",
-    "cross_entropy", "dropout", "softmax_", "log_softmax_", "softmax_backward", "sum_along",
+    "cross_entropy", "dropout", "check_dropout_p", "softmax_", "log_softmax_", "softmax_backward", "sum_along",
 ]
 
 
@@ -410,6 +410,15 @@ def cross_entropy(logits: Tensor, targets: np.ndarray, ignore_index: int = -1) -
 # ----------------------------------------------------------------------------- dropout
 
 
+def check_dropout_p(p: float, what: str = "dropout probability") -> float:
+    """``p`` as a float if it is a dropout probability, in [0, 1] (1 drops everything); else a
+    ValueError naming ``what``. The one range check of every dropout: this op, the ``Dropout``
+    layer, attention dropout and ``GPTConfig.dropout``."""
+    if not 0.0 <= float(p) <= 1.0:
+        raise ValueError(f"{what} must be in [0, 1], got {p!r}")
+    return float(p)
+
+
 def dropout(x: Tensor, p: float, training: bool = True, rng: np.random.Generator | None = None) -> Tensor:
     """Inverted dropout: zero each element with probability ``p``, scale the kept ones by ``1/(1-p)``.
 
@@ -418,8 +427,7 @@ def dropout(x: Tensor, p: float, training: bool = True, rng: np.random.Generator
     ``p == 1`` drops everything (output zeros).
     """
     _check_float("dropout input", x)
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout probability must be in [0, 1], got {p}")
+    check_dropout_p(p)
     if not training or p == 0:
         return x
     rng = np.random.default_rng() if rng is None else rng

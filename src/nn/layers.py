@@ -81,9 +81,7 @@ class Dropout(Module):
     """Inverted dropout with its own seeded Generator; identity in eval mode or when ``p == 0``."""
 
     def __init__(self, p: float = 0.0, seed: int | None = None):
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"Dropout probability must be in [0, 1], got {p}")
-        self.p = p
+        self.p = F.check_dropout_p(p, "Dropout probability")
         self.rng = np.random.default_rng(seed)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -12,20 +12,14 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from ..tensor import Tensor
+from ..tensor import Tensor, no_grad
 
 
 class Parameter(Tensor):
-    """A leaf tensor that a Module owns and an optimizer updates (always requires grad).
-
-    ``grad_buffer``: None, or an array of the parameter's shape where its next gradient is to be
-    written when ``.grad`` is None (set by an optimizer that keeps gradients in flat storage; see
-    ``accumulate_grad`` and ``Optimizer.zero_grad(set_to_none=True)``).
-    """
+    """A leaf tensor that a Module owns and an optimizer updates (always requires grad)."""
 
     def __init__(self, data: Any, dtype: Any = None):
         super().__init__(data, requires_grad=True, dtype=dtype)
-        self.grad_buffer: np.ndarray | None = None
 
 
 class Module:
@@ -73,7 +67,10 @@ class Module:
         return {name: p.data.copy() for name, p in self.named_parameters()}
 
     def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> None:
-        """Copy arrays into the parameters (cast to each parameter's dtype).
+        """Copy arrays into the parameters' own arrays (cast to each parameter's dtype).
+
+        The arrays are written in place, never replaced, so whatever holds them (an optimizer's
+        flat storage, shared memory) sees the new values.
 
         With ``strict=True`` the keys must match exactly. Any problem raises one ``KeyError`` or
         ``ValueError`` that lists every missing key, unexpected key and shape mismatch.
@@ -97,7 +94,10 @@ class Module:
             raise ValueError("load_state_dict failed; " + "; ".join(problems))
         for name, p in params.items():
             if name in state:
-                p.data = np.array(state[name], dtype=p.dtype, copy=True)
+                if p.data.flags.writeable:
+                    np.copyto(p.data, np.asarray(state[name]), casting="unsafe")
+                else:  # e.g. a read-only array the parameter was built on: give it its own
+                    p.data = np.array(state[name], dtype=p.dtype, copy=True)
 
     # -- modes and utilities -----------------------------------------------------------------
 
@@ -114,7 +114,9 @@ class Module:
             p.grad = None
 
     def to(self, dtype: Any) -> "Module":
-        """Cast every parameter to ``dtype`` in place (e.g. float64 for gradient checks)."""
+        """Cast every parameter to ``dtype`` (e.g. float64 for gradient checks): each gets a new
+        array, so create an optimizer after this, not before (its ``step()`` refuses replaced
+        parameters)."""
         for p in self.parameters():
             p.data = p.data.astype(dtype)
             p.grad = None
@@ -153,3 +155,33 @@ class ModuleDict(Module):
     def __init__(self, **modules: Module):
         for name, m in modules.items():
             setattr(self, name, m)
+
+
+class inference_mode:
+    """Context manager: run ``model`` in eval mode under ``no_grad``, then restore every
+    sub-module's train/eval flag exactly as it was (a sub-module that was in eval mode stays so).
+
+    The one inference context of numgpt: evaluation (``training.evaluate``) and sampling use it.
+
+    Reusable, and cheap to re-enter: the sub-modules are listed once, when it is created, so a
+    generator can enter it around every step (and hold neither mode between its yields).
+    """
+
+    def __init__(self, model: Any):
+        self.modules = [m for _, m in model.named_modules()]
+        self._saved: list[tuple[list[Module], Any]] = []
+
+    def __enter__(self) -> "inference_mode":
+        flipped = [m for m in self.modules if m.training]  # usually none: the model is in eval mode
+        grad = no_grad()
+        grad.__enter__()
+        self._saved.append((flipped, grad))
+        for m in flipped:
+            m.training = False
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        flipped, grad = self._saved.pop()
+        for m in flipped:
+            m.training = True
+        grad.__exit__(*exc)

@@ -1,9 +1,9 @@
 """``python -m numgpt sample``: stream text from a trained checkpoint.
 
     python -m numgpt sample --checkpoint out-shakespeare_char_cpu/ckpt.npz --prompt "ROMEO:" \\
-        --max-new-tokens 300 --temperature 0.8 --top-k 40 --seed 1337 --num-samples 2
+        --max_new_tokens 300 --temperature 0.8 --top_k 40 --seed 1337 --num_samples 2
 
-The checkpoint (written by ``train``; see numgpt.training.checkpoint) holds the model weights, the
+The checkpoint (written by ``train``; see numgpt.checkpoint) holds the model weights, the
 model shape (``config["model_args"]``) and the tokenizer (``to_dict()``), so it is all that is
 needed. Text is printed as it is generated, through a UTF-8 streaming decoder (a BPE token may end
 in the middle of a multi-byte character).
@@ -12,76 +12,51 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
 
+from ..checkpoint import CHECKPOINT_NAME, load_model
 from .filters import validate_sampling_params
 from .generate import generate_stream
 from .stream import TextStreamer
-
-CHECKPOINT_FILE = "ckpt.npz"  # what `train` writes in its out_dir
 
 
 def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "sample", help="generate text from a trained checkpoint",
-        description="Generate text from a checkpoint written by `train`, streaming it to stdout.")
+        description="Generate text from a checkpoint written by `train`, streaming it to stdout. "
+                    "(Options with underscores, as everywhere in numgpt; --top-k etc. are accepted too. In a "
+                    "training config the in-training sample's settings are sample_temperature, sample_top_k.)")
     p.add_argument("--checkpoint", required=True, metavar="PATH",
-                   help=f"a checkpoint file, or a training out_dir holding {CHECKPOINT_FILE}")
+                   help=f"a checkpoint file, or a training out_dir holding {CHECKPOINT_NAME}")
     p.add_argument("--prompt", default="\n", help="text to continue (default: a newline)")
-    p.add_argument("--max-new-tokens", type=int, default=500, metavar="N", help="tokens per sample (default 500)")
+    p.add_argument("--max_new_tokens", "--max-new-tokens", type=int, default=500, metavar="N",
+                   help="tokens per sample (default 500)")
     p.add_argument("--temperature", type=float, default=0.8, metavar="T",
                    help="0 = greedy; < 1 sharper, > 1 more random (default 0.8)")
-    p.add_argument("--top-k", type=int, default=None, metavar="K", help="keep only the K most likely tokens")
-    p.add_argument("--top-p", type=float, default=None, metavar="P",
+    p.add_argument("--top_k", "--top-k", type=int, default=None, metavar="K", help="keep only the K most likely tokens")
+    p.add_argument("--top_p", "--top-p", type=float, default=None, metavar="P",
                    help="nucleus sampling: keep the most likely tokens up to total probability P, in (0, 1]")
     p.add_argument("--seed", type=int, default=1337, metavar="S", help="random seed (default 1337)")
-    p.add_argument("--num-samples", type=int, default=1, metavar="N", help="how many samples (default 1)")
-    p.add_argument("--no-cache", action="store_true", help="recompute the whole context every step (slow)")
-    p.add_argument("--allow-special", action="store_true",
+    p.add_argument("--num_samples", "--num-samples", type=int, default=1, metavar="N",
+                   help="how many samples (default 1)")
+    p.add_argument("--no_cache", "--no-cache", action="store_true",
+                   help="recompute the whole context every step (slow)")
+    p.add_argument("--allow_special", "--allow-special", action="store_true",
                    help="BPE: encode special tokens in --prompt (e.g. <|endoftext|>) as their ids instead of refusing")
-    p.add_argument("--window-shift", type=int, default=None, metavar="N",
+    p.add_argument("--window_shift", "--window-shift", type=int, default=None, metavar="N",
                    help="past block_size, the context window drops its oldest N tokens at once (default "
                         "block_size // 2: the cache is re-filled once per N steps; 1 = nanoGPT's exact sliding "
                         "window, re-filled every step; see docs/sampling.md)")
     p.set_defaults(func=run)
 
 
-def load_for_sampling(path: str | Path) -> tuple[Any, Any, dict[str, Any]]:
-    """(model in eval mode, tokenizer, checkpoint config) from a checkpoint file or out_dir.
-
-    Raises ``ValueError`` (``CheckpointError`` for an unreadable file) with a message naming the file.
-    """
-    from ..tokenizer import from_dict
-    from ..training.checkpoint import load_checkpoint
-    from ..transformer import GPT, GPTConfig
-
-    path = Path(path)
-    if path.is_dir():
-        path = path / CHECKPOINT_FILE
-    ckpt = load_checkpoint(path)
-    model_args = ckpt.config.get("model_args") if isinstance(ckpt.config, dict) else None
-    if not isinstance(model_args, dict):
-        raise ValueError(f"{path}: the checkpoint's config has no 'model_args' (the model shape); was it written by train?")
-    if not ckpt.tokenizer:
-        raise ValueError(f"{path}: the checkpoint holds no tokenizer, so the prompt cannot be encoded")
-    try:
-        model = GPT(GPTConfig(**model_args))
-        model.load_state_dict(ckpt.model)
-        tokenizer = from_dict(ckpt.tokenizer)
-    except (TypeError, ValueError, KeyError) as e:
-        raise ValueError(f"{path}: the checkpoint does not describe a usable model and tokenizer: {e}") from None
-    model.eval()
-    return model, tokenizer, ckpt.config
-
-
 def _check_args(args: argparse.Namespace) -> None:
     validate_sampling_params(args.temperature, args.top_k, args.top_p)
     for name in ("max_new_tokens", "num_samples"):
         if getattr(args, name) < (0 if name == "max_new_tokens" else 1):
-            raise ValueError(f"--{name.replace('_', '-')} must be >= {0 if name == 'max_new_tokens' else 1}, "
+            raise ValueError(f"--{name} must be >= {0 if name == 'max_new_tokens' else 1}, "
                              f"got {getattr(args, name)}")
 
 
@@ -89,13 +64,13 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     try:
         _check_args(args)
-        model, tokenizer, _ = load_for_sampling(args.checkpoint)
+        model, tokenizer, _ = load_model(args.checkpoint)
         try:
             ids = tokenizer.encode(args.prompt, allowed_special="all") if args.allow_special and \
                 getattr(tokenizer, "special_tokens", None) else tokenizer.encode(args.prompt)
             prompt = np.asarray(ids, dtype=np.int64)
         except ValueError as e:
-            hint = " (add --allow-special to encode special tokens as their ids)" if \
+            hint = " (add --allow_special to encode special tokens as their ids)" if \
                 getattr(tokenizer, "special_tokens", None) and not args.allow_special else ""
             raise ValueError(f"--prompt cannot be encoded with the checkpoint's tokenizer: {e}{hint}") from None
         if prompt.size == 0:

@@ -211,8 +211,7 @@ class Tensor:
 
     # -- backward ------------------------------------------------------------------------
 
-    def backward(self, grad: np.ndarray | None = None, retain_graph: bool = False,
-                 leaf_grads: dict[int, tuple["Tensor", np.ndarray]] | None = None) -> None:
+    def backward(self, grad: np.ndarray | None = None, retain_graph: bool = False) -> None:
         """Compute the gradient of this tensor w.r.t. every leaf that requires grad.
 
         Args:
@@ -221,12 +220,6 @@ class Tensor:
             retain_graph: keep the graph's saved values so backward can run through it again.
                 By default each node's saved values are freed as soon as its backward has run,
                 which is what keeps training memory flat.
-
-            leaf_grads: if given, the leaves' gradients are put in this dict
-                (``id(leaf) -> (leaf, dL/dleaf)``) instead of being added to ``.grad``; the caller
-                decides what to do with them. Data-parallel training's worker processes use this to
-                copy their slice's gradients into shared buffers for the main process, which adds
-                them in a fixed order (bit-reproducible).
 
         Leaves accumulate: ``leaf.grad += dL/dleaf``, so two backward calls without
         ``zero_grad()`` in between add up, as in PyTorch. The traversal is iterative, so a
@@ -257,10 +250,7 @@ class Tensor:
             if g is None:
                 continue
             if node._backward is None:  # a leaf
-                if leaf_grads is None:
-                    accumulate_grad(node, g)
-                else:
-                    leaf_grads[id(node)] = (node, g)
+                accumulate_grad(node, g)
                 continue
             parent_grads = node._backward(g)
             for parent, pg in zip(node._parents, parent_grads):
@@ -470,19 +460,9 @@ def _broadcasting(ufunc: np.ufunc, a: Tensor, b: Tensor, op: str) -> np.ndarray:
 
 
 def accumulate_grad(leaf: Tensor, g: np.ndarray) -> None:
-    """``leaf.grad += g``; the first gradient is copied, so ``.grad`` is owned and never aliased.
-
-    A leaf with a ``grad_buffer`` (a ``Parameter`` whose optimizer keeps its gradients in flat
-    storage) gets that first gradient copied into the buffer, which becomes ``.grad``: one pass,
-    where zeroing the buffer in ``zero_grad`` and adding to it would take two.
-    """
+    """``leaf.grad += g`` in place; the first gradient is copied, so ``.grad`` is owned and never aliased."""
     if leaf.grad is None:
-        buffer = getattr(leaf, "grad_buffer", None)
-        if buffer is not None and buffer.shape == leaf.shape and buffer.dtype == leaf.dtype:
-            np.copyto(buffer, g, casting="unsafe")
-            leaf.grad = buffer
-        else:
-            leaf.grad = np.array(g, dtype=leaf.dtype, copy=True)
+        leaf.grad = np.array(g, dtype=leaf.dtype, copy=True)
     else:
         np.add(leaf.grad, g, out=leaf.grad, casting="unsafe")
 

@@ -14,9 +14,11 @@ Benchmarks: ``python -m numgpt.tokenizer.bench``. Details: docs/tokenizer.md.
 """
 from __future__ import annotations
 
-from .bpe import BPETokenizer, load_tiktoken_ranks, recover_merges, train_bpe
+from .bpe import BPETokenizer
 from .char import CharTokenizer
 from .patterns import GPT2_SPLIT_PATTERN, GPT4_SPLIT_PATTERN, Splitter
+from .ranks import load_tiktoken_ranks, recover_merges
+from .train import train_bpe
 
 __all__ = ["BPETokenizer", "CharTokenizer", "train_bpe", "load_tiktoken_ranks", "recover_merges", "from_dict",
            "CL100K_SPECIAL_TOKENS",

@@ -1,4 +1,6 @@
-"""Byte-level BPE tokenizer: encode/decode, special tokens, streaming, save/load, tiktoken ranks.
+"""Byte-level BPE tokenizer: encode/decode, special tokens, streaming, save/load.
+
+Training lives in ``train.py`` (:func:`train_bpe`), tiktoken rank files in ``ranks.py``.
 
 A token is a byte string. Text is first cut into chunks by a split pattern (``patterns.py``);
 each chunk's UTF-8 bytes start as one token per byte, then merges are applied by RANK: while some
@@ -6,6 +8,7 @@ adjacent pair is a known merge, merge the pair whose merge was learned first (lo
 everywhere in the chunk. So any text round-trips, whatever its script, and no token crosses a
 chunk boundary.
 
+    >>> from numgpt.tokenizer import GPT2_SPLIT_PATTERN, train_bpe
     >>> tok = train_bpe("low lower lowest", vocab_size=260, pattern=GPT2_SPLIT_PATTERN)
     >>> tok.merges   # "lo" and "ow" both occur 3 times: the tie goes to the greater pair, (o, w)
     [(b'o', b'w'), (b'l', b'ow'), (b'low', b'e'), (b' ', b'lowe')]
@@ -37,18 +40,16 @@ at the same position, the longer one wins.
 """
 from __future__ import annotations
 
-import base64
 import json
 import os
 import re
-from collections import Counter
 from itertools import chain
 from typing import AbstractSet, Hashable, Iterable, Iterator, Sequence
 
-from .patterns import GPT2_SPLIT_PATTERN, GPT4_SPLIT_PATTERN, Splitter
-from .train import train_merges
+from .patterns import GPT4_SPLIT_PATTERN, Splitter
+from .ranks import load_tiktoken_ranks, recover_merges
 
-__all__ = ["BPETokenizer", "train_bpe", "load_tiktoken_ranks", "GPT2_SPLIT_PATTERN", "GPT4_SPLIT_PATTERN"]
+__all__ = ["BPETokenizer"]
 
 FORMAT = "numgpt-bpe"
 FORMAT_VERSION = 1
@@ -235,9 +236,11 @@ class BPETokenizer:
             return list(chain.from_iterable(map(lookup, chunks)))
         except KeyError:
             pass
-        missing = set(chunks).difference(cache)
+        distinct = set(chunks)
+        missing = distinct.difference(cache)
         if len(cache) + len(missing) > self._cache_size:
-            cache.clear()
+            cache.clear()  # the chunks that were cached are gone too: all of them are missing now
+            missing = distinct
         if len(missing) <= self._cache_size:
             bpe = self._bpe
             for chunk in missing:
@@ -520,87 +523,3 @@ class BPETokenizer:
         """
         ranks = load_tiktoken_ranks(path)
         return cls({r: b for b, r in ranks.items()}, None, special_tokens, pattern)
-
-
-def load_tiktoken_ranks(path: str | os.PathLike) -> dict[bytes, int]:
-    """Read a ``.tiktoken`` file: one ``<base64 token> <rank>`` per line -> ``{token: rank}``."""
-    ranks: dict[bytes, int] = {}
-    with open(path, "rb") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                tok, rank = line.split()
-                ranks[base64.b64decode(tok, validate=True)] = int(rank)
-            except ValueError as e:
-                raise ValueError(f"{path}, line {n}: expected '<base64 token> <rank>', got {line[:80]!r} ({e})") from None
-    return ranks
-
-
-def recover_merges(ranks: dict[bytes, int]) -> list[tuple[bytes, bytes]]:
-    """The merges (in rank order) that rebuild every multi-byte token of a tiktoken rank table.
-
-    Token ``t`` of rank ``r`` is what tiktoken's procedure makes of ``t``'s bytes with only the
-    ranks below ``r``; that ends in two parts, whose pair is ``t``'s merge. Shortcut: when just
-    one split ``t[:k], t[k:]`` has both halves ranked below ``r``, it must be that pair.
-    """
-    merges: list[tuple[bytes, bytes]] = []
-    get = ranks.get
-    for token, rank in sorted(ranks.items(), key=lambda kv: kv[1]):
-        n = len(token)
-        if n == 1:
-            continue
-        splits = [k for k in range(1, n) if get(token[:k], rank) < rank and get(token[k:], rank) < rank]
-        if len(splits) == 1:
-            merges.append((token[:splits[0]], token[splits[0]:]))
-            continue
-        parts = [token[i:i + 1] for i in range(n)]
-        while len(parts) > 2:
-            best, at = rank, -1
-            for i in range(len(parts) - 1):
-                r = get(parts[i] + parts[i + 1], rank)
-                if r < best:
-                    best, at = r, i
-            if at < 0:
-                break
-            parts[at:at + 2] = [parts[at] + parts[at + 1]]
-        if len(parts) != 2 or get(parts[0], rank) >= rank or get(parts[1], rank) >= rank:
-            raise ValueError(f"rank table: token {token!r} (rank {rank}) cannot be built by merging two "
-                             f"lower-ranked tokens; this is not a BPE rank table")
-        merges.append((parts[0], parts[1]))
-    return merges
-
-
-def train_bpe(text: str, vocab_size: int, special_tokens: Sequence[str] = (),
-              pattern: str = GPT4_SPLIT_PATTERN) -> BPETokenizer:
-    """Train a byte-level BPE tokenizer on ``text``.
-
-    ``vocab_size`` counts everything: 256 byte tokens + merges + special tokens. Ids: 0..255 are
-    the bytes, 256.. the merges in the order learned, then the special tokens in the order given.
-    Special tokens are cut out of the training text first, so no merge crosses them. Training
-    stops early if every chunk has become a single token (the vocab is then smaller).
-    The tie-break is documented in train.py: most frequent pair, ties to the greatest byte pair.
-
-    >>> tok = train_bpe("aaab", 258)
-    >>> tok.merges
-    [(b'a', b'a'), (b'aa', b'a')]
-    """
-    if not isinstance(text, str):
-        raise TypeError(f"train_bpe: text must be str, got {type(text).__name__}")
-    specials = list(dict.fromkeys(special_tokens))
-    if vocab_size < 256 + len(specials):
-        raise ValueError(f"train_bpe: vocab_size={vocab_size} is too small: it must hold the 256 byte tokens "
-                         f"and {len(specials)} special token(s)")
-    splitter = Splitter(pattern)
-    counts: Counter[str] = Counter()
-    parts = re.split("|".join(re.escape(s) for s in sorted(specials, key=len, reverse=True)), text) if specials else [text]
-    for part in parts:
-        counts.update(splitter.findall(part))
-    merges = train_merges(list(counts), list(counts.values()), vocab_size - 256 - len(specials))
-    vocab: dict[int, bytes] = {i: bytes([i]) for i in range(256)}
-    pairs: list[tuple[bytes, bytes]] = []
-    for a, b, new in merges:
-        vocab[new] = vocab[a] + vocab[b]
-        pairs.append((vocab[a], vocab[b]))
-    first = 256 + len(merges)
-    return BPETokenizer(vocab, pairs, {s: first + k for k, s in enumerate(specials)}, pattern)

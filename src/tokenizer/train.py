@@ -1,5 +1,8 @@
 """Training a byte-level BPE: incremental pair counts, a pair -> chunk index, and a lazy heap.
 
+:func:`train_bpe` (text -> :class:`~numgpt.tokenizer.BPETokenizer`) cuts the text at the special
+tokens and into chunks, counts the distinct chunks, and calls :func:`train_merges`, the trainer.
+
 The corpus is cut into chunks by a split pattern (see ``patterns.py``) and every distinct chunk
 is kept once, with its count: Tiny Shakespeare's 300k chunks are only ~15k distinct ones. BPE
 then repeats: find the most frequent adjacent pair of tokens, make it a new token, replace it
@@ -35,8 +38,14 @@ O(corpus). Tiny Shakespeare to a vocabulary of 4096 (3840 merges) trains in abou
 from __future__ import annotations
 
 import heapq
+import re
 from collections import Counter
 from typing import Sequence
+
+from .bpe import BPETokenizer
+from .patterns import GPT4_SPLIT_PATTERN, Splitter
+
+__all__ = ["train_bpe", "train_merges", "count_chunks"]
 
 
 def _key(token: bytes) -> bytes:
@@ -129,3 +138,50 @@ def train_merges(chunks: Sequence[str], counts: Sequence[int], num_merges: int) 
             else:
                 pair_counts.pop(pair, None)
     return merges
+
+
+def count_chunks(text: str, special_tokens: Sequence[str], splitter: Splitter) -> Counter[str]:
+    """How often each distinct chunk occurs in ``text`` once the special tokens are cut out.
+
+    ``count_chunks("ab<|x|>ab", ["<|x|>"], Splitter(GPT2_SPLIT_PATTERN)) == Counter({"ab": 2})``.
+    The specials are matched literally (escaped), longest first.
+    """
+    counts: Counter[str] = Counter()
+    if special_tokens:
+        parts = re.split("|".join(re.escape(s) for s in sorted(special_tokens, key=len, reverse=True)), text)
+    else:
+        parts = [text]
+    for part in parts:
+        counts.update(splitter.findall(part))
+    return counts
+
+
+def train_bpe(text: str, vocab_size: int, special_tokens: Sequence[str] = (),
+              pattern: str = GPT4_SPLIT_PATTERN) -> BPETokenizer:
+    """Train a byte-level BPE tokenizer on ``text``.
+
+    ``vocab_size`` counts everything: 256 byte tokens + merges + special tokens. Ids: 0..255 are
+    the bytes, 256.. the merges in the order learned, then the special tokens in the order given.
+    Special tokens are cut out of the training text first, so no merge crosses them. Training
+    stops early if every chunk has become a single token (the vocab is then smaller).
+    The tie-break (module docstring): most frequent pair, ties to the greatest byte pair.
+
+    >>> tok = train_bpe("aaab", 258)
+    >>> tok.merges
+    [(b'a', b'a'), (b'aa', b'a')]
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"train_bpe: text must be str, got {type(text).__name__}")
+    specials = list(dict.fromkeys(special_tokens))
+    if vocab_size < 256 + len(specials):
+        raise ValueError(f"train_bpe: vocab_size={vocab_size} is too small: it must hold the 256 byte tokens "
+                         f"and {len(specials)} special token(s)")
+    counts = count_chunks(text, specials, Splitter(pattern))
+    merges = train_merges(list(counts), list(counts.values()), vocab_size - 256 - len(specials))
+    vocab: dict[int, bytes] = {i: bytes([i]) for i in range(256)}
+    pairs: list[tuple[bytes, bytes]] = []
+    for a, b, new in merges:
+        vocab[new] = vocab[a] + vocab[b]
+        pairs.append((vocab[a], vocab[b]))
+    first = 256 + len(merges)
+    return BPETokenizer(vocab, pairs, {s: first + k for k, s in enumerate(specials)}, pattern)

@@ -1,17 +1,20 @@
 """``python -m numgpt prepare ...`` and ``python -m numgpt train ...``.
 
-    prepare --dataset shakespeare_char [--source PATH_OR_URL] [--tokenizer char|bpe --vocab-size N] [--out-dir DIR]
+    prepare --dataset shakespeare_char [--source PATH_OR_URL] [--tokenizer char|bpe --vocab_size N] [--data_dir DIR]
     train   --config configs/NAME.toml [--key=value ...] [--resume]
 
-Every ``TrainConfig`` field is also a ``train`` option (``--max_iters=500``, ``--source PATH``,
-``--decay_lr=false``); see ``python -m numgpt train --help``.
+Every config key is also a ``train`` option (``--max_iters=500``, ``--source PATH``,
+``--decay_lr=false``); see ``python -m numgpt train --help``. Options are spelled as the config
+keys, with underscores, in every command; the hyphenated spelling (``--vocab-size``) is accepted too.
+``prepare``'s options mean what the config keys of the same name mean (``--data_dir``: the
+dataset's directory, as ``train --data_dir``; ``train --out_dir`` is the run's directory).
 """
 from __future__ import annotations
 
 import argparse
 import sys
 
-from .checkpoint import CheckpointError
+from ..checkpoint import CheckpointError
 from .config import FIELDS, ConfigError, load_config, resolve_config
 from .data import DataError, prepare
 
@@ -20,13 +23,15 @@ USER_ERRORS = (ConfigError, DataError, CheckpointError)
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("prepare", help="tokenize a text file into train.bin/val.bin/meta.json",
-                              description="Tokenize a dataset into <out-dir>/{train.bin,val.bin,meta.json} (90/10 split).")
+                              description="Tokenize a dataset into <data_dir>/{train.bin,val.bin,meta.json} (90/10 split).")
     p.add_argument("--dataset", default="shakespeare_char", help="dataset name (default: shakespeare_char)")
     p.add_argument("--source", default=None,
                    help="a local UTF-8 text file or an http(s) URL (default: the dataset's canonical URL)")
     p.add_argument("--tokenizer", choices=["char", "bpe"], default="char", help="char (default) or bpe")
-    p.add_argument("--vocab-size", type=int, default=None, help="BPE vocabulary size (with --tokenizer bpe)")
-    p.add_argument("--out-dir", default=None, help="output directory (default: data/<dataset>)")
+    p.add_argument("--vocab_size", "--vocab-size", dest="vocab_size", type=int, default=None,
+                   help="BPE vocabulary size (with --tokenizer bpe)")
+    p.add_argument("--data_dir", "--data-dir", "--out-dir", dest="data_dir", default=None,
+                   help="the dataset's directory to write (default: data/<dataset>, where train looks)")
     p.set_defaults(func=run_prepare)
 
     t = subparsers.add_parser("train", help="train a GPT from a TOML config",
@@ -38,14 +43,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     overrides = t.add_argument_group("config overrides (--key=value, any TrainConfig field)")
     for key, typ in FIELDS.items():
         kwargs = {"nargs": "?", "const": "true"} if typ is bool else {}
-        overrides.add_argument(f"--{key}", dest=f"override_{key}", default=argparse.SUPPRESS, metavar=typ.__name__.upper(),
-                               **kwargs)
+        names = [f"--{key}"] + ([f"--{key.replace('_', '-')}"] if "_" in key else [])
+        overrides.add_argument(*names, dest=f"override_{key}", default=argparse.SUPPRESS,
+                               metavar=typ.__name__.upper(), **kwargs)
     t.set_defaults(func=run_train)
 
 
 def run_prepare(args: argparse.Namespace) -> int:
     try:
-        prepare(args.dataset, args.out_dir or f"data/{args.dataset}", source=args.source, tokenizer=args.tokenizer,
+        prepare(args.dataset, args.data_dir or f"data/{args.dataset}", source=args.source, tokenizer=args.tokenizer,
                 vocab_size=args.vocab_size)
     except USER_ERRORS as e:
         print(f"error: {e}", file=sys.stderr)

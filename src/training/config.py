@@ -1,9 +1,12 @@
 """Training configuration: a flat TOML file read into the ``TrainConfig`` dataclass.
 
-Every key of the file must be a field of ``TrainConfig`` with a value of the field's type
-(an int is accepted for a float field); anything else is a ``ConfigError`` naming the key, the
-expected type and the file. Command-line overrides ``--key=value`` are parsed to the field's
-type (``--max_iters=500``, ``--decay_lr=false``, ``--learning_rate=3e-4``).
+Every key of the file must be a field of ``TrainConfig`` or of the model's ``GPTConfig`` (except
+``vocab_size``, which comes from the prepared data) with a value of the field's type (an int is
+accepted for a float field); anything else is a ``ConfigError`` naming the key, the expected type
+and the file. Command-line overrides ``--key=value`` are parsed to the field's type
+(``--max_iters=500``, ``--decay_lr=false``, ``--learning_rate=3e-4``). The model's keys
+(``n_layer``, ``n_embd``, ``dropout``, ...) are declared and validated once, by ``GPTConfig``
+(numgpt/transformer/gpt.py): a new model hyperparameter becomes a config key by itself.
 """
 from __future__ import annotations
 
@@ -15,6 +18,11 @@ from pathlib import Path
 from typing import Any, Mapping, get_type_hints
 
 from ..transformer import GPTConfig
+
+# The model of the defaults (nanoGPT's shakespeare_char on a CPU); GPTConfig's own defaults are GPT-2's.
+DEFAULT_MODEL = {"n_layer": 4, "n_head": 4, "n_embd": 128, "block_size": 64}
+# config key -> type, for the model's keys (every GPTConfig field but vocab_size)
+MODEL_FIELDS: dict[str, type] = {k: v for k, v in get_type_hints(GPTConfig).items() if k != "vocab_size"}
 
 _TYPE_NAMES = {int: "an integer", float: "a number", bool: "a boolean (true/false)", str: "a string"}
 _TRUE = {"true", "1", "yes", "on"}
@@ -38,13 +46,8 @@ class TrainConfig:
     tokenizer: str = "char"              # "char" or "bpe"
     vocab_size: int = 0                  # BPE vocabulary size (ignored for char; the model's comes from the data)
     seed: int = 1337
-    # -- model (a GPTConfig) ---------------------------------------------------------------------
-    n_layer: int = 4
-    n_head: int = 4
-    n_embd: int = 128
-    block_size: int = 64
-    dropout: float = 0.0
-    bias: bool = True
+    # -- the model: a GPTConfig (flat keys in the file: n_layer = 4, dropout = 0.1, ...) -----------
+    model: GPTConfig = dataclasses.field(default_factory=lambda: GPTConfig(**DEFAULT_MODEL))
     # -- optimisation --------------------------------------------------------------------------
     batch_size: int = 12
     gradient_accumulation_steps: int = 1
@@ -75,16 +78,17 @@ class TrainConfig:
         return Path(self.out_dir or f"out-{self.name}")
 
     def model_args(self, vocab_size: int) -> dict[str, Any]:
-        """The GPTConfig keyword arguments of this run (its model fields, named as in GPTConfig;
-        the vocabulary size comes from the prepared data)."""
-        args = {f.name: getattr(self, f.name) for f in dataclasses.fields(GPTConfig) if f.name != "vocab_size"}
-        return {**args, "vocab_size": int(vocab_size)}
+        """The GPTConfig keyword arguments of this run (the vocabulary size comes from the prepared data)."""
+        return {**self.model.to_dict(), "vocab_size": int(vocab_size)}
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Every config key and its value, flat as in the file."""
+        own = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "model"}
+        return {**own, **{k: getattr(self.model, k) for k in MODEL_FIELDS}}
 
 
-FIELDS: dict[str, type] = get_type_hints(TrainConfig)  # key -> int | float | bool | str
+# config key -> int | float | bool | str: TrainConfig's own fields, then the model's
+FIELDS: dict[str, type] = {**{k: v for k, v in get_type_hints(TrainConfig).items() if k != "model"}, **MODEL_FIELDS}
 
 
 def _unknown_key(key: str, where: str) -> ConfigError:
@@ -156,15 +160,20 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
             raise _unknown_key(key, f"--{key}")
         values[key] = parse_override(key, value) if isinstance(value, str) and FIELDS[key] is not str else \
             _check_type(key, value, f"--{key}")
-    cfg = TrainConfig(**values)
+    model = {**DEFAULT_MODEL, **{k: values.pop(k) for k in list(values) if k in MODEL_FIELDS}}
+    try:
+        model_config = GPTConfig(**model)  # the model's checks (n_embd % n_head, the dropout range) are its own
+    except ValueError as e:
+        raise ConfigError(f"{path or 'config'}: {e}") from None
+    cfg = TrainConfig(**values, model=model_config)
     validate(cfg)
     return cfg
 
 
 def validate(cfg: TrainConfig) -> None:
-    """Range checks that a type check cannot do; each error names the key."""
-    positive = ["n_layer", "n_head", "n_embd", "block_size", "batch_size", "gradient_accumulation_steps",
-                "eval_interval", "eval_iters", "log_interval"]
+    """Range checks of the training keys that a type check cannot do; each error names the key.
+    (The model's keys are GPTConfig's to check.)"""
+    positive = ["batch_size", "gradient_accumulation_steps", "eval_interval", "eval_iters", "log_interval"]
     for key in positive:
         if getattr(cfg, key) <= 0:
             raise ConfigError(f"config key {key!r} must be > 0, got {getattr(cfg, key)}")
@@ -172,10 +181,6 @@ def validate(cfg: TrainConfig) -> None:
                 "grad_clip", "sample_tokens", "sample_top_k", "sample_temperature", "vocab_size", "workers"]:
         if getattr(cfg, key) < 0:
             raise ConfigError(f"config key {key!r} must be >= 0, got {getattr(cfg, key)}")
-    if cfg.n_embd % cfg.n_head:
-        raise ConfigError(f"n_embd ({cfg.n_embd}) must be divisible by n_head ({cfg.n_head})")
-    if not 0.0 <= cfg.dropout < 1.0:
-        raise ConfigError(f"config key 'dropout' must be in [0, 1), got {cfg.dropout}")
     for key in ("beta1", "beta2"):
         if not 0.0 <= getattr(cfg, key) < 1.0:
             raise ConfigError(f"config key {key!r} must be in [0, 1), got {getattr(cfg, key)}")

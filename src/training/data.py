@@ -1,4 +1,4 @@
-"""Data: text -> token-id files (``prepare``), random training windows (``get_batch``), evaluation.
+"""Data: text -> token-id files (``prepare``), random training windows (``get_batch``).
 
 A prepared dataset is a directory with three files::
 
@@ -21,8 +21,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-
-from ..tensor import no_grad
 
 DATA_FORMAT = "numgpt-data-v1"
 SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
@@ -98,7 +96,8 @@ def make_tokenizer(kind: str, text: str, vocab_size: int | None = None) -> Any:
         return tok.CharTokenizer.from_text(text)
     if kind == "bpe":
         if not vocab_size or vocab_size <= 256:
-            raise DataError(f"--tokenizer bpe needs --vocab-size N with N > 256 (the 256 byte tokens), got {vocab_size}")
+            raise DataError(f"the bpe tokenizer needs a vocab_size > 256 (the 256 byte tokens), got {vocab_size}: "
+                            f"pass --vocab_size N to prepare or train")
         return tok.train_bpe(text, vocab_size)
     raise DataError(f"unknown tokenizer {kind!r}; expected 'char' or 'bpe'")
 
@@ -201,27 +200,3 @@ def get_batch(data: np.ndarray, batch_size: int, block_size: int,
     idx = starts[:, None] + np.arange(block_size + 1)  # (B, T+1): one gather reads x and y
     window = np.asarray(data[idx], dtype=np.int64)
     return window[:, :-1], window[:, 1:]
-
-
-def estimate_loss(model: Any, splits: dict[str, np.ndarray], eval_iters: int, batch_size: int, block_size: int,
-                  rng: np.random.Generator, batch_loss: Callable[[np.ndarray, np.ndarray], float] | None = None
-                  ) -> dict[str, float]:
-    """Mean loss over ``eval_iters`` random batches of each split, in eval mode, under no_grad.
-
-    ``batch_loss(x, y)`` computes one batch's loss value: by default ``model(x, y)``'s;
-    data-parallel training passes ``DataParallel.loss``, which splits the batch over its workers.
-    """
-    was_training = getattr(model, "training", True)
-    model.eval()
-    if batch_loss is None:
-        def batch_loss(x: np.ndarray, y: np.ndarray) -> float:
-            return float(model(x, y)[1].item())
-    out = {}
-    try:
-        with no_grad():
-            for name, data in splits.items():
-                losses = [batch_loss(*get_batch(data, batch_size, block_size, rng)) for _ in range(eval_iters)]
-                out[name] = float(np.mean(losses))
-    finally:
-        model.train(was_training)
-    return out

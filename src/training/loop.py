@@ -6,10 +6,7 @@ One iteration ``it`` (0-based; ``it`` updates have been made before it starts)::
     if it % eval_interval == 0 or it == max_iters:
         evaluate train/val loss, log, print a sample, save the checkpoint (it > 0)
     if it == max_iters: stop
-    repeat gradient_accumulation_steps times:
-        x, y = get_batch(train)                  # the data RNG is the only randomness besides dropout
-        loss = model(x, y) / gradient_accumulation_steps;  loss.backward()   (grads accumulate)
-    clip_grad_norm(grad_clip); optimizer.step(); optimizer.zero_grad(set_to_none=True)
+    train_step(...)                              # step.py: forward, backward, clip, update
 
 Exact resume: the loop's whole state at an iteration boundary is (parameters, optimizer
 buffers and step count, the data RNG, the dropout RNGs, ``it``), and the checkpoint holds all
@@ -20,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,15 +25,16 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .checkpoint import Checkpoint, CheckpointError, capture_rng, load_checkpoint, restore_rng, save_checkpoint
-from .clip import clip_grad_norm
+from ..checkpoint import CHECKPOINT_NAME, Checkpoint, CheckpointError, capture_rng, load_checkpoint, restore_rng, \
+    save_checkpoint
+from ..transformer import GPT
 from .config import TrainConfig
-from .data import DataError, estimate_loss, get_batch, load_meta, load_split, prepare, tokenizer_from_dict
-from . import parallel
-from .optim import configure_optimizer
+from .data import DataError, get_batch, load_meta, load_split, prepare, tokenizer_from_dict
+from .evaluate import estimate_loss, sample_text
+from .optim import AdamW, configure_optimizer
 from .schedule import get_lr
+from .step import ForwardBackward, StepResult, UpdateInterrupted, train_step
 
-CHECKPOINT_NAME = "ckpt.npz"
 METRICS_NAME = "metrics.jsonl"
 
 
@@ -57,11 +56,29 @@ class TrainResult:
     message: str = ""
 
 
-def build_model(model_args: dict[str, Any], seed: int) -> Any:
+def build_model(model_args: dict[str, Any], seed: int) -> GPT:
     """A freshly initialised GPT for ``model_args`` (GPTConfig fields)."""
-    from ..transformer import GPT, GPTConfig
+    return GPT(model_args, seed=seed)
 
-    return GPT(GPTConfig(**model_args), seed=seed)
+
+def make_optimizer(model: GPT, cfg: TrainConfig) -> AdamW:
+    """AdamW with the config's hyperparameters (weight decay on 2+-dim weights only)."""
+    return configure_optimizer(model.named_parameters(), cfg.learning_rate, (cfg.beta1, cfg.beta2), cfg.weight_decay)
+
+
+def start_workers(model: GPT, optimizer: AdamW, cfg: TrainConfig) -> Any:
+    """A ``DataParallel`` over ``cfg.workers`` processes (0: one per core, at most 4, at most one per
+    row of the batch), or None for one process, in which case parallel.py is not even imported."""
+    workers = cfg.workers or min(os.cpu_count() or 1, 4, cfg.batch_size)
+    if workers <= 1:
+        return None
+    from .parallel import DataParallel
+
+    dp = DataParallel(model, optimizer, workers)
+    if dp.workers <= 1:  # no fork or no control over OpenBLAS here
+        dp.close()
+        return None
+    return dp
 
 
 def ensure_data(cfg: TrainConfig, log: Callable[[str], None] = print_flush) -> dict[str, Any]:
@@ -77,25 +94,6 @@ def ensure_data(cfg: TrainConfig, log: Callable[[str], None] = print_flush) -> d
         raise DataError(f"{data_dir} was prepared with the {kind!r} tokenizer, but the config asks for "
                         f"{cfg.tokenizer!r}; set data_dir to another directory or delete {data_dir}")
     return meta
-
-
-def _sample(model: Any, tokenizer: Any, cfg: TrainConfig) -> str | None:
-    """A short seeded sample, if the sampling package provides ``generate``."""
-    if cfg.sample_tokens <= 0 or tokenizer is None:
-        return None
-    try:
-        from ..sampling import generate
-    except ImportError:
-        return None
-    prompt = np.asarray(tokenizer.encode(cfg.sample_prompt) or [0], dtype=np.int64)
-    was_training = model.training
-    model.eval()
-    try:
-        ids = generate(model, prompt, cfg.sample_tokens, temperature=cfg.sample_temperature,
-                       top_k=cfg.sample_top_k or None, seed=cfg.seed)
-    finally:
-        model.train(was_training)
-    return tokenizer.decode([int(i) for i in ids])
 
 
 class _Metrics:
@@ -114,6 +112,51 @@ class _Metrics:
         self.file.close()
 
 
+@dataclass
+class _Run:
+    """Everything one ``train`` call works with, and the state it moves forward."""
+
+    cfg: TrainConfig
+    log: Callable[[str], None]
+    model: GPT
+    optimizer: AdamW
+    splits: dict[str, np.ndarray]
+    data_rng: np.random.Generator
+    tokenizer_dict: dict[str, Any]
+    tokenizer: Any                    # for the samples (None when sample_tokens is 0)
+    ckpt_path: Path
+    config_record: dict[str, Any]
+    metrics: _Metrics
+    it: int = 0
+    best_val: float = float("inf")
+    saved_iter: int | None = None
+    rng_state: dict[str, Any] = field(default_factory=dict)
+    losses: list[float] = field(default_factory=list)
+    evals: list[dict[str, float]] = field(default_factory=list)
+    workers_before: int | None = None  # the worker count of the run resumed from
+    dp: Any = None                    # the DataParallel wrapper, or None (one process)
+    step_time: float = 0.0            # seconds of training steps since the last progress line
+    steps_timed: int = 0
+
+    def next_batch(self) -> tuple[np.ndarray, np.ndarray]:
+        return get_batch(self.splits["train"], self.cfg.batch_size, self.cfg.model.block_size, self.data_rng)
+
+    def save(self, it: int, rng_state: dict[str, Any]) -> None:
+        save_checkpoint(self.ckpt_path, Checkpoint(
+            model=self.model.state_dict(), optimizer=self.optimizer.state_dict(), step=it, config=self.config_record,
+            rng=rng_state, tokenizer=self.tokenizer_dict, best_val_loss=self.best_val))
+        self.saved_iter = it
+
+    def result(self, status: str, message: str = "") -> TrainResult:
+        ckpt = self.ckpt_path if self.saved_iter is not None or status == "done" else None
+        return TrainResult(self.it, status, self.best_val, self.losses, self.evals, ckpt, message)
+
+    def close(self) -> None:
+        self.metrics.close()
+        if self.dp is not None:
+            self.dp.close()
+
+
 def train(cfg: TrainConfig, resume: bool = False, log: Callable[[str], None] = print_flush,
           model_factory: Callable[[dict[str, Any], int], Any] = build_model) -> TrainResult:
     """Run (or resume) the training job ``cfg``; see the module docstring for one iteration.
@@ -122,14 +165,49 @@ def train(cfg: TrainConfig, resume: bool = False, log: Callable[[str], None] = p
     ``<out_dir>/metrics.jsonl``. A non-finite loss or gradient norm stops training without
     saving (the last good checkpoint stays) and returns status "nan".
     """
+    run = _set_up(cfg, resume, log, model_factory)
+    try:
+        run.dp = start_workers(run.model, run.optimizer, cfg)
+        _log_start(run)
+        forward_backward = run.dp.forward_backward if run.dp else ForwardBackward(run.model)
+        params = run.model.parameters()  # walked once: the module tree is not cheap to walk every step
+        while True:
+            run.rng_state = capture_rng(run.data_rng, run.model)  # the state at this iteration boundary
+            lr = _set_lr(run.optimizer, cfg, run.it)
+            if run.it % cfg.eval_interval == 0 or run.it == cfg.max_iters:
+                stopped = _evaluate_and_save(run, lr)
+                if stopped:
+                    return stopped
+            if run.it >= cfg.max_iters:
+                break
+            t0 = time.perf_counter()
+            step = train_step(run.optimizer, params, run.next_batch, forward_backward,
+                              cfg.gradient_accumulation_steps, cfg.grad_clip)
+            if step.failed:
+                return _stop_nan(run, *step.failed)
+            run.it += 1
+            _log_progress(run, step, lr, time.perf_counter() - t0)
+        if run.saved_iter != run.it:
+            run.save(run.it, capture_rng(run.data_rng, run.model))
+        run.metrics.write(event="done", iter=run.it, best_val_loss=run.best_val)
+        return run.result("done")
+    except UpdateInterrupted:  # the parameters are half-updated: do not save them
+        msg = f"interrupted during the optimizer update of iter {run.it}; kept the last checkpoint (iter {run.saved_iter})"
+        return _interrupted(run, msg)
+    except KeyboardInterrupt:
+        run.save(run.it, run.rng_state)
+        return _interrupted(run, f"interrupted at iter {run.it}: saved {run.ckpt_path}; continue with --resume")
+    finally:
+        run.close()
+
+
+def _set_up(cfg: TrainConfig, resume: bool, log: Callable[[str], None],
+            model_factory: Callable[[dict[str, Any], int], Any]) -> _Run:
+    """Data, model and optimizer, fresh or as the checkpoint left them (``resume``)."""
     meta = ensure_data(cfg, log)
     data_dir, out_dir = cfg.data_path(), cfg.out_path()
     splits = {"train": load_split(data_dir, "train", meta), "val": load_split(data_dir, "val", meta)}
-    tokenizer_dict = meta["tokenizer"]
-    tokenizer = tokenizer_from_dict(tokenizer_dict) if cfg.sample_tokens > 0 else None
     ckpt_path = out_dir / CHECKPOINT_NAME
-    data_rng = np.random.default_rng(cfg.seed)
-
     ckpt = load_checkpoint(ckpt_path) if resume else None
     model_args = cfg.model_args(meta["vocab_size"])
     if ckpt is not None:
@@ -139,125 +217,95 @@ def train(cfg: TrainConfig, resume: bool = False, log: Callable[[str], None] = p
             log(f"resuming with the checkpoint's model shape {ckpt.config['model_args']} (the config's differs)")
         model_args = ckpt.config["model_args"]
     model = model_factory(model_args, cfg.seed)
-    optimizer = configure_optimizer(model.named_parameters(), cfg.learning_rate, (cfg.beta1, cfg.beta2),
-                                    cfg.weight_decay)
-    start, best_val = 0, float("inf")
+    tokenizer = tokenizer_from_dict(meta["tokenizer"]) if cfg.sample_tokens > 0 else None
+    run = _Run(cfg, log, model, make_optimizer(model, cfg), splits, np.random.default_rng(cfg.seed), meta["tokenizer"],
+               tokenizer, ckpt_path, {**cfg.to_dict(), "model_args": model_args},
+               _Metrics(out_dir / METRICS_NAME, append=resume))
     if ckpt is not None:
         model.load_state_dict(ckpt.model)
-        optimizer.load_state_dict(ckpt.optimizer)
-        restore_rng(ckpt.rng, data_rng, model)
-        start, best_val = ckpt.step, ckpt.best_val_loss
-        log(f"resumed from {ckpt_path} at iter {start} (best val loss {best_val:.4f})")
-    params = model.parameters()  # (walking the module tree every step costs ~0.5 ms)
-    n_params = sum(p.size for p in params)
-    tokens_per_iter = cfg.batch_size * cfg.block_size * cfg.gradient_accumulation_steps
-
-    saved_iter = start if resume else None
-    config_record = {**cfg.to_dict(), "model_args": model_args}
-
-    def save(it: int, rng_state: dict[str, Any]) -> None:
-        nonlocal saved_iter
-        save_checkpoint(ckpt_path, Checkpoint(model=model.state_dict(), optimizer=optimizer.state_dict(), step=it,
-                                              config=config_record, rng=rng_state, tokenizer=tokenizer_dict,
-                                              best_val_loss=best_val))
-        saved_iter = it
-
-    def stop_nan(what: str, value: float, it: int) -> TrainResult:
-        kept = f"the last good checkpoint {ckpt_path} (iter {saved_iter}) was kept" if saved_iter is not None \
-            else "no checkpoint had been saved yet"
-        msg = (f"{what} is {value} at iter {it}: training stopped; {kept}. "
-               f"Try a lower learning_rate, a smaller grad_clip, or check the data.")
-        log(msg)
-        metrics.write(event="stop", iter=it, reason=msg)
-        return TrainResult(it, "nan", best_val, losses, evals, ckpt_path if saved_iter is not None else None, msg)
-
-    metrics = _Metrics(out_dir / METRICS_NAME, append=resume)
-    losses: list[float] = []
-    evals: list[dict[str, float]] = []
+        run.optimizer.load_state_dict(ckpt.optimizer)
+        restore_rng(ckpt.rng, run.data_rng, model)
+        run.it, run.best_val, run.saved_iter = ckpt.step, ckpt.best_val_loss, ckpt.step
+        run.workers_before = ckpt.config.get("workers_used")
+        log(f"resumed from {ckpt_path} at iter {run.it} (best val loss {run.best_val:.4f})")
     model.train()
-    it, in_update = start, False
-    rng_state = capture_rng(data_rng, model)
-    step_time, steps_timed = 0.0, 0
-    dp = None
-    try:
-        dp = parallel.DataParallel(model, optimizer, cfg.workers or parallel.default_workers(cfg.batch_size))
-        log(f"model: {n_params / 1e6:.2f}M parameters {model_args}; {tokens_per_iter:,} tokens per iteration; "
-            f"{dp.workers} worker process{'es' if dp.workers > 1 else ''} per batch")
-        config_record["workers_used"] = dp.workers  # with dropout, part of the run's identity
-        used_before = ckpt.config.get("workers_used") if ckpt is not None else None
-        if used_before is not None and used_before != dp.workers and model_args.get("dropout", 0) > 0:
-            log(f"note: this dropout run was made with {used_before} worker processes and continues with "
-                f"{dp.workers}: its dropout masks will differ from an uninterrupted run (--workers={used_before} "
+    run.rng_state = capture_rng(run.data_rng, model)
+    return run
+
+
+def _log_start(run: _Run) -> None:
+    """The model's size and the worker count; a note when a dropout run continues with another."""
+    cfg, model_args = run.cfg, run.config_record["model_args"]
+    workers = run.dp.workers if run.dp else 1
+    n_params = sum(p.size for p in run.model.parameters())
+    tokens_per_iter = cfg.batch_size * cfg.model.block_size * cfg.gradient_accumulation_steps
+    run.log(f"model: {n_params / 1e6:.2f}M parameters {model_args}; {tokens_per_iter:,} tokens per iteration; "
+            f"{workers} worker process{'es' if workers > 1 else ''} per batch")
+    used_before = run.workers_before
+    run.config_record["workers_used"] = workers  # with dropout, part of the run's identity
+    if used_before is not None and used_before != workers and model_args.get("dropout", 0) > 0:
+        run.log(f"note: this dropout run was made with {used_before} worker processes and continues with "
+                f"{workers}: its dropout masks will differ from an uninterrupted run (--workers={used_before} "
                 f"continues it exactly)")
-        while True:
-            rng_state = capture_rng(data_rng, model)  # the state at this iteration boundary
-            lr = get_lr(it, cfg.warmup_iters, cfg.lr_decay_iters, cfg.learning_rate, cfg.min_lr) \
-                if cfg.decay_lr else cfg.learning_rate
-            for group in optimizer.param_groups:
-                group["lr"] = lr
 
-            if it % cfg.eval_interval == 0 or it == cfg.max_iters:
-                t0 = time.perf_counter()
-                eval_rng = np.random.default_rng([cfg.seed, it])
-                result = estimate_loss(model, splits, cfg.eval_iters, cfg.batch_size, cfg.block_size, eval_rng,
-                                       batch_loss=dp.loss)
-                evals.append({"iter": it, **result})
-                log(f"step {it}: train loss {result['train']:.4f}, val loss {result['val']:.4f} "
-                    f"({time.perf_counter() - t0:.1f} s)")
-                metrics.write(event="eval", iter=it, train_loss=result["train"], val_loss=result["val"], lr=lr)
-                if not math.isfinite(result["val"]):
-                    return stop_nan("the val loss", result["val"], it)
-                best_val = min(best_val, result["val"])
-                if it > 0 and saved_iter != it:
-                    save(it, rng_state)
-                text = _sample(model, tokenizer, cfg)
-                if text is not None:
-                    log(f"--- sample at step {it} ---\n{text}\n---")
-            if it >= cfg.max_iters:
-                break
 
-            t0 = time.perf_counter()
-            loss_sum = 0.0
-            for _ in range(cfg.gradient_accumulation_steps):
-                x, y = get_batch(splits["train"], cfg.batch_size, cfg.block_size, data_rng)
-                value = dp.forward_backward(x, y, scale=1.0 / cfg.gradient_accumulation_steps)
-                if not math.isfinite(value):
-                    return stop_nan("the training loss", value, it)
-                loss_sum += value
-            norm = clip_grad_norm(params, cfg.grad_clip) if cfg.grad_clip > 0 else float("nan")
-            if cfg.grad_clip > 0 and not math.isfinite(norm):
-                return stop_nan("the gradient norm", norm, it)
-            in_update = True
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            it += 1
-            in_update = False
-            step_time += time.perf_counter() - t0
-            steps_timed += 1
-            train_loss = loss_sum / cfg.gradient_accumulation_steps
-            losses.append(train_loss)
+def _set_lr(optimizer: AdamW, cfg: TrainConfig, it: int) -> float:
+    lr = get_lr(it, cfg.warmup_iters, cfg.lr_decay_iters, cfg.learning_rate, cfg.min_lr) if cfg.decay_lr \
+        else cfg.learning_rate
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    return lr
 
-            if it % cfg.log_interval == 0 or it == cfg.max_iters:
-                ms = 1000.0 * step_time / steps_timed
-                tok_s = tokens_per_iter * steps_timed / step_time
-                log(f"iter {it}: loss {train_loss:.4f}, lr {lr:.2e}, {ms:.1f} ms/iter, {tok_s:,.0f} tokens/s")
-                metrics.write(event="train", iter=it, loss=train_loss, lr=lr, ms_per_iter=ms, tokens_per_s=tok_s,
-                              grad_norm=norm)
-                step_time, steps_timed = 0.0, 0
-        if saved_iter != it:
-            save(it, capture_rng(data_rng, model))
-        metrics.write(event="done", iter=it, best_val_loss=best_val)
-        return TrainResult(it, "done", best_val, losses, evals, ckpt_path)
-    except KeyboardInterrupt:
-        if in_update:  # the parameters are half-updated: do not save them
-            msg = f"interrupted during the optimizer update of iter {it}; kept the last checkpoint (iter {saved_iter})"
-        else:
-            save(it, rng_state)
-            msg = f"interrupted at iter {it}: saved {ckpt_path}; continue with --resume"
-        log(msg)
-        metrics.write(event="interrupted", iter=it)
-        return TrainResult(it, "interrupted", best_val, losses, evals, ckpt_path if saved_iter is not None else None, msg)
-    finally:
-        metrics.close()
-        if dp is not None:
-            dp.close()
+
+def _evaluate_and_save(run: _Run, lr: float) -> TrainResult | None:
+    """Evaluate, log, save the checkpoint (after iteration 0), print a sample; a TrainResult if
+    the val loss is not finite (training stops)."""
+    cfg, t0 = run.cfg, time.perf_counter()
+    eval_rng = np.random.default_rng([cfg.seed, run.it])
+    result = estimate_loss(run.model, run.splits, cfg.eval_iters, cfg.batch_size, cfg.model.block_size, eval_rng,
+                           batch_loss=run.dp.loss if run.dp else None)
+    run.evals.append({"iter": run.it, **result})
+    run.log(f"step {run.it}: train loss {result['train']:.4f}, val loss {result['val']:.4f} "
+            f"({time.perf_counter() - t0:.1f} s)")
+    run.metrics.write(event="eval", iter=run.it, train_loss=result["train"], val_loss=result["val"], lr=lr)
+    if not math.isfinite(result["val"]):
+        return _stop_nan(run, "the val loss", result["val"])
+    run.best_val = min(run.best_val, result["val"])
+    if run.it > 0 and run.saved_iter != run.it:
+        run.save(run.it, run.rng_state)
+    if run.tokenizer is not None:
+        text = sample_text(run.model, run.tokenizer, cfg.sample_prompt, cfg.sample_tokens, cfg.sample_temperature,
+                           cfg.sample_top_k or None, cfg.seed)
+        run.log(f"--- sample at step {run.it} ---\n{text}\n---")
+    return None
+
+
+def _log_progress(run: _Run, step: StepResult, lr: float, seconds: float) -> None:
+    """Record the step's loss; every ``log_interval`` iterations, a progress line and a metrics record."""
+    cfg = run.cfg
+    run.losses.append(step.loss)
+    run.step_time += seconds
+    run.steps_timed += 1
+    if run.it % cfg.log_interval == 0 or run.it == cfg.max_iters:
+        ms = 1000.0 * run.step_time / run.steps_timed
+        tok_s = cfg.batch_size * cfg.model.block_size * cfg.gradient_accumulation_steps * run.steps_timed / run.step_time
+        run.log(f"iter {run.it}: loss {step.loss:.4f}, lr {lr:.2e}, {ms:.1f} ms/iter, {tok_s:,.0f} tokens/s")
+        run.metrics.write(event="train", iter=run.it, loss=step.loss, lr=lr, ms_per_iter=ms, tokens_per_s=tok_s,
+                          grad_norm=step.grad_norm)
+        run.step_time, run.steps_timed = 0.0, 0
+
+
+def _stop_nan(run: _Run, what: str, value: float) -> TrainResult:
+    kept = f"the last good checkpoint {run.ckpt_path} (iter {run.saved_iter}) was kept" \
+        if run.saved_iter is not None else "no checkpoint had been saved yet"
+    msg = (f"{what} is {value} at iter {run.it}: training stopped; {kept}. "
+           f"Try a lower learning_rate, a smaller grad_clip, or check the data.")
+    run.log(msg)
+    run.metrics.write(event="stop", iter=run.it, reason=msg)
+    return run.result("nan", msg)
+
+
+def _interrupted(run: _Run, msg: str) -> TrainResult:
+    run.log(msg)
+    run.metrics.write(event="interrupted", iter=run.it)
+    return run.result("interrupted", msg)

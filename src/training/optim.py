@@ -3,17 +3,18 @@
 Both update **flat parameter storage**: when an optimizer is created it copies every
 parameter of a group into one contiguous array and makes each ``p.data`` (and ``p.grad``) a
 *view* into it. One step is then a handful of in-place NumPy ops over one big array per group,
-instead of a dozen small ops per parameter (a GPT has ~50 parameter tensors; the per-op Python
-overhead of ``50 x 12`` small ops costs more than the arithmetic at these sizes; see
-docs/training.md for the measurement). Nothing else changes for the model: its parameters are
-still ordinary ``Parameter`` objects with ``.data`` and ``.grad`` arrays of their own shapes.
+instead of a dozen small ops per parameter (a GPT has ~50 parameter tensors, and the per-op Python
+overhead of ``50 x 12`` small ops costs more than the arithmetic at these sizes). Nothing else
+changes for the model: its parameters are still ordinary ``Parameter`` objects with ``.data`` and
+``.grad`` arrays of their own shapes.
 
-If something replaces ``p.data`` or ``p.grad`` behind the optimizer's back
-(``Module.load_state_dict``, ``Module.zero_grad`` setting grads to ``None``, the autograd engine
-allocating a fresh grad), the next ``step()`` notices (an identity check per parameter), copies
-the new array into the flat storage and re-attaches the view. A parameter whose grad is ``None``
-at ``step()`` counts as having a zero gradient (PyTorch would skip it; for a GPT every
-parameter gets a gradient every step, so the two agree there).
+The views stay in place: ``Module.load_state_dict`` copies into ``p.data``, ``zero_grad()`` fills
+the gradients with zeros, and backward adds into them. A parameter whose ``.data`` was *replaced*
+after the optimizer was created (``model.to(np.float64)``, ``p.data = ...``) is an error at the next
+``step()``, naming the parameter: the optimizer would otherwise keep updating the old array. A
+replaced ``.grad`` (``Module.zero_grad()`` sets it to None, and backward then makes a new array) is
+copied into the flat storage at ``step()``; a ``None`` gradient counts as zero (PyTorch would skip
+the parameter; for a GPT every parameter gets a gradient every step, so the two agree there).
 
 Weight decay follows GPT-2/nanoGPT: ``param_groups`` puts every parameter with 2+ dims
 (matmul weights, embeddings) in a group with decay and every 1-D parameter (biases, LayerNorm
@@ -27,7 +28,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from ..tensor import Tensor
-from . import parallel
+from . import threads
 
 ParamGroupSpec = dict[str, Any]
 
@@ -65,38 +66,34 @@ class _FlatStorage:
         self.params = list(params)
         self.names = list(names)
         self.shapes = [p.shape for p in params]
-        self.shared = False  # data in shared memory (share_memory())
         sizes = [p.size for p in params]
         self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int).tolist()
         total = self.offsets[-1]
         self.data = np.empty(total, dtype=self.dtype)
         self.grad = np.zeros(total, dtype=self.dtype)
-        self.data_views: list[np.ndarray] = []
-        self.grad_views: list[np.ndarray] = []
-        for i, p in enumerate(self.params):
-            lo, hi = self.offsets[i], self.offsets[i + 1]
-            self.data_views.append(self.data[lo:hi].reshape(p.shape))
-            self.grad_views.append(self.grad[lo:hi].reshape(p.shape))
-            self.data_views[i][...] = p.data
-            p.data = self.data_views[i]
+        self.data_views = self.views(self.data)
+        self.grad_views = self.views(self.grad)
+        for p, data, grad in zip(self.params, self.data_views, self.grad_views):
+            data[...] = p.data
+            p.data = data
             if p.grad is not None:
-                self.grad_views[i][...] = p.grad
-            p.grad = self.grad_views[i]
-            if hasattr(p, "grad_buffer"):  # a Parameter: its first gradient after zero_grad(set_to_none) lands here
-                p.grad_buffer = self.grad_views[i]
+                grad[...] = p.grad
+            p.grad = grad
 
-    def sync(self, grads: bool = True) -> None:
-        """Re-attach any ``p.data`` (and, with ``grads``, ``p.grad``) replaced since the last step."""
+    def views(self, flat: np.ndarray) -> list[np.ndarray]:
+        """Each parameter's part of ``flat`` (an array laid out like ``data``), in its shape."""
+        return [flat[lo:hi].reshape(shape) for lo, hi, shape in zip(self.offsets[:-1], self.offsets[1:], self.shapes)]
+
+    def check(self) -> None:
+        """Refuse a replaced ``p.data``; copy a replaced ``p.grad`` in (None: zero)."""
         for i, p in enumerate(self.params):
             if p.data is not self.data_views[i]:
-                if p.data.shape != self.shapes[i]:
-                    raise ValueError(
-                        f"parameter {self.names[i]} changed shape from {self.shapes[i]} to {p.data.shape} "
-                        f"after the optimizer was created; create a new optimizer"
-                    )
-                self.data_views[i][...] = p.data
-                p.data = self.data_views[i]
-            if grads and p.grad is not self.grad_views[i]:
+                raise RuntimeError(
+                    f"parameter {self.names[i]} was replaced after the optimizer was created (now "
+                    f"{p.data.dtype} {p.data.shape}, the optimizer holds {self.dtype} {self.shapes[i]}), e.g. by "
+                    f"model.to(...): the optimizer would keep updating the old array. Cast or change the model "
+                    f"first, then create the optimizer (and copy values into parameters with load_state_dict)")
+            if p.grad is not self.grad_views[i]:
                 if p.grad is None:
                     self.grad_views[i].fill(0)
                 else:
@@ -114,11 +111,9 @@ class _FlatStorage:
 
     def move_data(self, data: np.ndarray) -> None:
         """Make ``data`` (same size and dtype) the parameters' storage, values copied over."""
-        self.sync()
         data[...] = self.data
         self.data = data
-        self.data_views = [data[lo:hi].reshape(shape)
-                           for lo, hi, shape in zip(self.offsets[:-1], self.offsets[1:], self.shapes)]
+        self.data_views = self.views(data)
         for p, view in zip(self.params, self.data_views):
             p.data = view
 
@@ -174,80 +169,30 @@ class Optimizer:
     # -- the public API ------------------------------------------------------------------------
 
     def zero_grad(self, set_to_none: bool = False) -> None:
-        """Set every gradient to zero (in place, in the flat storage), or with ``set_to_none``
-        to None, as PyTorch's ``zero_grad(set_to_none=True)``: the next backward then copies each
-        parameter's gradient into the flat storage (``Parameter.grad_buffer``) instead of adding
-        it to zeros, which saves a pass over all gradients per step. ``step()`` counts a ``None``
-        gradient as zero."""
+        """Set every gradient to zero, in place in the flat storage (each ``p.grad`` stays its view,
+        and the next backward adds into it). With ``set_to_none``, to None as PyTorch's
+        ``zero_grad(set_to_none=True)``: backward then makes new arrays, which ``step()`` copies in
+        (one pass more); ``step()`` counts a ``None`` gradient as zero."""
         for group in self.param_groups:
             group["flat"].zero_grad(set_to_none)
-
-    def sync_params(self) -> None:
-        """Take in any ``p.data`` replaced since the last step (``load_state_dict``); ``step`` does
-        this itself, for the gradients too."""
-        for group in self.param_groups:
-            group["flat"].sync(grads=False)
 
     def parameters(self) -> list[Tensor]:
         """Every parameter this optimizer updates, group by group."""
         return [p for group in self.param_groups for p in group["flat"].params]
 
-    def new_grad_buffers(self, alloc: Any = np.zeros) -> tuple[list[np.ndarray], dict[int, np.ndarray]]:
-        """Arrays laid out like the flat gradient storage, one per group, made by
-        ``alloc(shape, dtype)``, and each parameter's view into them (keyed by ``id(param)``).
-        Data-parallel workers write their gradients there; ``add_grads`` adds them in."""
-        buffers, views = [], {}
-        for group in self.param_groups:
-            flat = group["flat"]
-            buf = alloc(flat.grad.shape, flat.dtype)
-            for p, lo, hi, shape in zip(flat.params, flat.offsets[:-1], flat.offsets[1:], flat.shapes):
-                views[id(p)] = buf[lo:hi].reshape(shape)
-            buffers.append(buf)
-        return buffers, views
-
-    def add_grads(self, buffers: list[np.ndarray]) -> None:
-        """``p.grad += `` each parameter's part of ``buffers`` (from ``new_grad_buffers``): one
-        addition per group, split in one contiguous part per ``parallel.run_split`` thread when the
-        group is large (measured, 10.7M floats: 3.1 ms in one call, 1.9 ms in two halves on two
-        threads; below ~1M floats handing the work to the threads costs more than it saves)."""
-        for group, extra in zip(self.param_groups, buffers):
-            flat = group["flat"]
-            flat.sync()  # a parameter whose grad is None counts as zero; every .grad a view again
-            n = flat.grad.size
-            parts = parallel.thread_count() if n >= (1 << 20) else 1
-            bounds = np.linspace(0, n, parts + 1).astype(int)
-
-            def add(part: int, ranges: list[tuple[int, int]], grad=flat.grad, extra=extra) -> None:
-                for lo, hi in ranges:
-                    np.add(grad[lo:hi], extra[lo:hi], out=grad[lo:hi])
-
-            parallel.run_split(add, list(zip(bounds[:-1], bounds[1:])))
-
-    def share_memory(self) -> None:
-        """Move the parameters' flat storage into shared memory, like PyTorch's
-        ``Module.share_memory()``: a process forked afterwards sees every update this optimizer
-        makes (and every ``load_state_dict``, once ``sync_params()`` has run). Data-parallel training
-        (training/parallel.py) relies on it. Idempotent."""
-        for group in self.param_groups:
-            flat = group["flat"]
-            if not flat.shared:
-                flat.move_data(parallel.shared_array(flat.data.shape, flat.dtype))
-                flat.shared = True
-
     def step(self) -> None:
         """Apply one update to every parameter, from the gradients in ``p.grad``.
 
-        The flat arrays are updated in chunks of ``CHUNK`` elements: each chunk's ~13 in-place
-        passes then stay in the CPU's L2 cache instead of streaming the whole model through
-        memory 13 times (measured: 2.0 ms vs 2.85 ms unchunked vs 2.5 ms per-parameter for the
-        0.8M-parameter CPU config; see docs/training.md). 131,072-element chunks beat 65,536 on
-        two threads (10.7M parameters: 18.5 vs 22.4 ms; fewer calls, each thread's working set
-        still mostly in its 2 MB L2) and 16,384 by far (43.8 ms: per-call overhead).
+        The flat arrays are updated in chunks of ``CHUNK`` elements, so that each chunk's ~13
+        in-place passes stay in the CPU's L2 cache instead of streaming the whole model through
+        memory 13 times (sizes measured in docs/performance.md). The chunks are independent:
+        with ``threads.enable(n)`` they are shared out over n threads, each with its own scratch
+        row, with the same results.
         """
         self.t += 1
         for group in self.param_groups:
             flat = group["flat"]
-            flat.sync()
+            flat.check()
             n = flat.data.size
             chunks = [(lo, min(lo + self.CHUNK, n)) for lo in range(0, n, self.CHUNK)]
 
@@ -257,12 +202,10 @@ class Optimizer:
                     state = {k: buf[lo:hi] for k, buf in group["state"].items()}
                     self._update(group, flat.data[lo:hi], flat.grad[lo:hi], state, scratch[: hi - lo])
 
-            # chunks are independent: while data-parallel training runs (training/parallel.py) they
-            # are shared out over its optimizer threads (each with its own scratch row); same results
-            rows, cols = parallel.thread_count(), min(self.CHUNK, n)
+            rows, cols = threads.thread_count(), min(self.CHUNK, n)
             if group["scratch"].shape[0] < rows or group["scratch"].shape[1] < cols:  # (CHUNK may be changed)
                 group["scratch"] = np.empty((rows, cols), dtype=flat.dtype)
-            parallel.run_split(update, chunks)
+            threads.run_split(update, chunks)
 
     def _update(self, group: dict, p: np.ndarray, g: np.ndarray, state: dict, tmp: np.ndarray) -> None:
         raise NotImplementedError

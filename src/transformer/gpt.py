@@ -55,9 +55,7 @@ class GPTConfig:
                 f"GPTConfig: n_embd={self.n_embd} must be divisible by n_head={self.n_head} "
                 f"(each head gets n_embd / n_head dims)"
             )
-        if not 0.0 <= float(self.dropout) < 1.0:
-            raise ValueError(f"GPTConfig.dropout must be in [0, 1), got {self.dropout!r}")
-        self.dropout = float(self.dropout)
+        self.dropout = F.check_dropout_p(self.dropout, "GPTConfig.dropout")
         self.bias = bool(self.bias)
 
     @property
@@ -199,7 +197,7 @@ class GPT(Module):
         if kv_cache is not None:
             if len(kv_cache) != self.config.n_layer:
                 raise ValueError(f"GPT.forward: kv_cache has {len(kv_cache)} layers, the model {self.config.n_layer}")
-            if is_grad_enabled():  # the sampler has switched grad off already; entering no_grad again costs ~3 us
+            if is_grad_enabled():  # the sampler has switched grad off already: no second no_grad per token
                 with no_grad():
                     return self._forward(idx, targets, kv_cache, start)
             return self._forward(idx, targets, kv_cache, start)

@@ -60,9 +60,12 @@ def preorder_topo(root: Tensor) -> list[Tensor]:
 
 
 def make_backward(order: Callable[[Tensor], list[Tensor]] = iterative_topo, *, sum_contributions: bool = True,
-                  accumulate_leaves: bool = True,
+                  accumulate_leaves: bool = True, alias_leaves: bool = False,
                   reduce: Callable[[np.ndarray, tuple], np.ndarray] = unbroadcast) -> Callable:
-    """An adapter ``backward(t, grad=None)`` with the chosen (possibly broken) parts."""
+    """An adapter ``backward(t, grad=None)`` with the chosen (possibly broken) parts.
+
+    ``alias_leaves``: a leaf stores the first gradient it receives as is (no copy) and later ones are
+    added into it in place, so the leaf's grad aliases the upstream array."""
 
     def backward(t: Tensor, grad: np.ndarray | None = None) -> None:
         if not t.requires_grad:
@@ -77,7 +80,10 @@ def make_backward(order: Callable[[Tensor], list[Tensor]] = iterative_topo, *, s
             if g is None:
                 continue
             if node._backward is None:
-                node.grad = g.copy() if node.grad is None or not accumulate_leaves else node.grad + g
+                if alias_leaves:
+                    node.grad = g if node.grad is None else np.add(node.grad, g, out=node.grad)
+                else:
+                    node.grad = g.copy() if node.grad is None or not accumulate_leaves else node.grad + g
                 continue
             for parent, pg in zip(node._parents, node._backward(g)):
                 if pg is None or not parent.requires_grad:

@@ -1,5 +1,5 @@
 """load_checkpoint restores the weights but starts a fresh optimizer (moments and step count lost)."""
-from numgpt.training import checkpoint as _c
+from numgpt import checkpoint as _c
 from numgpt.training.optim import configure_optimizer
 from numgpt.transformer import GPT
 from spec.reference_adapter import *  # noqa: F401,F403

@@ -1,4 +1,9 @@
-"""Checkpoints: one NumPy ``.npz`` file, no pickle anywhere, written atomically.
+"""Checkpoints: one NumPy ``.npz`` file, no pickle anywhere, written atomically; and ``load_model``.
+
+``train`` writes ``<out_dir>/ckpt.npz`` (``CHECKPOINT_NAME``); ``load_model(path)`` turns a
+checkpoint file (or the run directory holding one) back into a GPT and its tokenizer, for sampling,
+demos and anything else that only needs the trained model. This module sits below ``training/``
+and ``sampling/``, which both use it.
 
 Entries of the archive (every value is a plain array; JSON travels as a 0-d unicode array)::
 
@@ -30,6 +35,7 @@ from typing import Any
 import numpy as np
 
 CHECKPOINT_FORMAT = "numgpt-checkpoint-v1"
+CHECKPOINT_NAME = "ckpt.npz"  # what `train` writes in its out_dir
 
 
 class CheckpointError(ValueError):
@@ -144,3 +150,40 @@ def restore_rng(state: dict[str, Any], data_rng: np.random.Generator, model: Any
     for name, s in state.get("modules", {}).items():
         if name in generators:
             generators[name].bit_generator.state = s
+
+
+# ----------------------------------------------------------------------------- the trained model
+
+
+def checkpoint_path(path: str | Path) -> Path:
+    """``path`` itself, or ``path / ckpt.npz`` when ``path`` is a run directory."""
+    path = Path(path)
+    return path / CHECKPOINT_NAME if path.is_dir() else path
+
+
+def load_model(path: str | Path) -> tuple[Any, Any, dict[str, Any]]:
+    """(GPT in eval mode, tokenizer, the checkpoint's config) from a checkpoint file or a run directory.
+
+    The model is built from the checkpoint's ``config["model_args"]`` (a GPTConfig's fields) and
+    gets its weights; the tokenizer is rebuilt from its ``to_dict()``. Raises ``CheckpointError``
+    naming the file when any of that is missing or unusable.
+    """
+    from .tokenizer import from_dict
+    from .transformer import GPT
+
+    path = checkpoint_path(path)
+    ckpt = load_checkpoint(path)
+    model_args = ckpt.config.get("model_args") if isinstance(ckpt.config, dict) else None
+    if not isinstance(model_args, dict):
+        raise CheckpointError(f"{path}: the checkpoint's config has no 'model_args' (the model shape); "
+                              f"was it written by train?")
+    if not ckpt.tokenizer:
+        raise CheckpointError(f"{path}: the checkpoint holds no tokenizer, so text cannot be encoded")
+    try:
+        model = GPT(model_args)
+        model.load_state_dict(ckpt.model)
+        tokenizer = from_dict(ckpt.tokenizer)
+    except (TypeError, ValueError, KeyError) as e:
+        raise CheckpointError(f"{path}: the checkpoint does not describe a usable model and tokenizer: {e}") from None
+    model.eval()
+    return model, tokenizer, ckpt.config

@@ -1,13 +1,14 @@
-"""Process-level tuning for the long-running commands (``train``, ``bench``, ``sample``).
+"""Settings of the native libraries under NumPy: glibc's allocator and OpenBLAS's thread count.
 
 ``tune_allocator()``: by default glibc's ``malloc`` gives large freed blocks back to the kernel
-(``munmap`` for blocks above the mmap threshold, ``trim`` of the heap top above the trim
-threshold). A training step allocates its activations (~55 MB for the CPU config), frees them in
-backward, and allocates them again in the next step, so every step page-faults all of that memory
-back in: measured ~18 ms of a 60 ms step (``bench``: 60 -> 47 ms/iter, MFU 20% -> 27%). Raising
-both thresholds keeps the freed pages in the process, where the next step reuses them. The cost
-is that the process's resident size stays at its high-water mark instead of shrinking between
-steps (a few tens of MB here).
+(``munmap`` above the mmap threshold, ``trim`` of the heap top above the trim threshold). A training
+step allocates its activations, frees them in backward and allocates them again in the next step,
+so every step would page-fault all of that memory back in; raising both thresholds keeps the freed
+pages in the process, where the next step reuses them (measured in docs/performance.md, change 1).
+The cost: the resident size stays at its high-water mark. ``python -m numgpt train | bench | sample``
+call it.
+
+``set_blas_threads(n)``: OpenBLAS's thread count, through ctypes (training/threads.py uses it).
 """
 from __future__ import annotations
 
@@ -83,8 +84,8 @@ def _openblas_thread_functions():
 def set_blas_threads(n: int) -> int | None:
     """Set OpenBLAS's thread count; returns the previous count, or None if it cannot be controlled.
 
-    Data-parallel training runs one BLAS thread per worker process: OpenBLAS's own worker threads
-    spin-wait between products and would fight our workers for the cores."""
+    Threads or processes of our own run with one BLAS thread each: OpenBLAS's worker threads
+    spin-wait between products and would fight them for the cores."""
     import numpy  # noqa: F401 - OpenBLAS is mapped only once NumPy is imported
 
     fns = _openblas_thread_functions()
