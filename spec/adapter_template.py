@@ -635,7 +635,7 @@ def sample(logits: np.ndarray, num_samples: int, temperature: float = 1.0, top_k
 
 
 def utf8_stream(chunks: Sequence[bytes]) -> list[str]:
-    """Decode UTF-8 bytes that arrive in ``chunks`` (as a byte-level tokenizer emits them).
+    r"""Decode UTF-8 bytes that arrive in ``chunks`` (as a byte-level tokenizer emits them).
 
     Returns ``len(chunks) + 1`` strings: the text completed by each chunk (a character split across
     chunks appears, whole, in the piece of the chunk that completes it; "" while incomplete), then

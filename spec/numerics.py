@@ -125,9 +125,24 @@ class AdapterError(Exception):
     message names the function and the original error, which is chained as ``__cause__``."""
 
 
-def _describe(value: Any) -> str:
+def describe(value: Any) -> str:
+    """What an adapter returned, in a few words: ``None``, ``a float64 array of shape (3,)``,
+    ``a Tensor of shape (2, 3)``, ``a tuple of length 2``, ``a str ('abc')``."""
+    if value is None:
+        return "None"
+    if isinstance(value, np.ndarray):
+        return f"a {value.dtype} array of shape {value.shape}"
+    if isinstance(value, (tuple, list)):
+        return f"a {type(value).__name__} of length {len(value)}"
     shape = getattr(value, "shape", None)
-    return f"{type(value).__name__}" + (f" of shape {tuple(shape)}" if shape is not None else "")
+    if shape is not None and not isinstance(value, (str, bytes)):
+        try:
+            return f"a {type(value).__name__} of shape {tuple(shape)}"
+        except TypeError:
+            pass
+    return f"a {type(value).__name__} ({value!r:.60})"
+
+
 
 
 def as_array(impl: Any, t: Any, what: str = "") -> np.ndarray:
@@ -156,13 +171,13 @@ def as_array(impl: Any, t: Any, what: str = "") -> np.ndarray:
         else:
             frames = traceback.extract_tb(e.__traceback__)
             at = f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
-            raise AdapterError(f"the adapter's to_numpy({_describe(t)}) raised {type(e).__name__}: {e}{at}") from e
+            raise AdapterError(f"the adapter's to_numpy({describe(t)}) raised {type(e).__name__}: {e}{at}") from e
     if value is None:
-        raise AssertionError(f"{label}: the adapter's to_numpy({_describe(t)}) returned None, expected an array")
+        raise AssertionError(f"{label}: the adapter's to_numpy({describe(t)}) returned None, expected an array")
     arr = np.asarray(value)
     if arr.dtype.kind not in "biufc":
         raise AssertionError(
-            f"{label}: expected a numeric tensor, got {_describe(t)} (to_numpy gave a {arr.dtype} array: "
+            f"{label}: expected a numeric tensor, got {describe(t)} (to_numpy gave a {arr.dtype} array: "
             f"a wrong return type, e.g. a tuple, a list of tensors or a dict where one tensor belongs)")
     return arr
 
@@ -243,7 +258,7 @@ def check_grads(impl: Any, fn: Callable[..., Any], inputs: Sequence[np.ndarray],
         try:
             analytic = np.zeros(arrays[i].shape) if g is None else np.asarray(g, dtype=np.float64)
         except (TypeError, ValueError) as e:
-            raise AssertionError(f"{what}: grad() of input {i} returned {_describe(g)}, expected an array of the "
+            raise AssertionError(f"{what}: grad() of input {i} returned {describe(g)}, expected an array of the "
                                  f"input's shape {arrays[i].shape} ({type(e).__name__}: {e})") from None
         if analytic.shape != arrays[i].shape:
             raise AssertionError(_with_hint(
@@ -343,18 +358,6 @@ def diagnose(actual: Any, candidates: Sequence[tuple[str, Any]], rtol: float, at
 # ---- return values and frequencies (M6 / M7 contracts; coordinate-free helpers)
 
 
-def describe(value: Any) -> str:
-    """What an adapter returned, in a few words: ``None``, ``a float64 array of shape (3,)``,
-    ``a tuple of length 2``, ``a str``."""
-    if value is None:
-        return "None"
-    if isinstance(value, np.ndarray):
-        return f"a {value.dtype} array of shape {value.shape}"
-    if isinstance(value, (tuple, list)):
-        return f"a {type(value).__name__} of length {len(value)}"
-    return f"a {type(value).__name__} ({value!r:.60})"
-
-
 def expect_float(value: Any, what: str, expected: str = "a float") -> float:
     """``value`` as a Python float, or an ``AssertionError`` that names the wrong return value:
     ``clip_grad_norm(...) returned None, expected the total norm (a float)``. Accepts a Python or
@@ -377,7 +380,11 @@ def expect_array(value: Any, what: str, shape: tuple[int, ...] | None = None, ki
     wanted = expected or "an array" + (f" of shape {shape}" if shape is not None else "")
     if value is None:
         raise AssertionError(f"{what} returned None, expected {wanted}")
-    arr = np.asarray(value)
+    try:
+        arr = np.asarray(value)
+    except Exception as e:  # e.g. a torch tensor that requires grad: say so, with NumPy's reason
+        raise AssertionError(f"{what} returned {describe(value)}, which np.asarray cannot convert "
+                             f"({type(e).__name__}: {e}); expected {wanted}") from e
     if arr.dtype == object:
         raise AssertionError(f"{what} returned {describe(value)}, expected {wanted}")
     if shape is not None and arr.shape != tuple(shape):

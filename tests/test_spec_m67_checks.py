@@ -48,6 +48,13 @@ def test_expect_float_and_array_name_the_wrong_return_value():
     with pytest.raises(AssertionError, match="returned a int64 array, expected float values"):
         expect_array(np.zeros(3, dtype=np.int64), "g", (3,), "f")
 
+    class Unconvertible:
+        def __array__(self, dtype=None, copy=None):
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad")
+
+    with pytest.raises(AssertionError, match="np.asarray cannot convert .RuntimeError: Can't call numpy"):
+        expect_array(Unconvertible(), "g")
+
 
 class Impl:
     """The reference adapter with some functions replaced."""

@@ -28,7 +28,7 @@ def test_as_array_surfaces_a_broken_to_numpy_named() -> None:
     def to_numpy(t):
         raise KeyError("no buffer")
 
-    with pytest.raises(AdapterError, match=r"the adapter's to_numpy\(Tensor of shape \(2,\)\) raised KeyError"):
+    with pytest.raises(AdapterError, match=r"the adapter's to_numpy\(a Tensor of shape \(2,\)\) raised KeyError"):
         as_array(adapter(to_numpy=to_numpy), ref.tensor(np.ones(2)))
 
 
@@ -58,7 +58,7 @@ def test_as_array_rejects_an_object_array() -> None:
 
 def test_check_grads_names_a_gradient_of_the_wrong_type() -> None:
     impl = adapter(grad=lambda t: {"grad": t.grad})
-    with pytest.raises(AssertionError, match=r"grad\(\) of input 0 returned dict, expected an array"):
+    with pytest.raises(AssertionError, match=r"grad\(\) of input 0 returned a dict .*, expected an array"):
         check_grads(impl, lambda x: ref.mul(x, 2.0), [np.ones(3)], what="2x")
 
 
