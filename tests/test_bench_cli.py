@@ -1,4 +1,5 @@
-"""The bench command's config lookup (the benchmark itself is not run here: it takes seconds)."""
+"""The bench command: its config lookup, the dispatch to the three benchmarks, and the step it times
+(the full benchmark is not run here: its matmul peak alone takes seconds)."""
 from pathlib import Path
 
 from numgpt.__main__ import build_parser
@@ -22,8 +23,6 @@ def test_bare_bias_flag_means_true_as_for_train():
 
 
 def test_step_is_the_default_benchmark_and_the_others_get_their_own_options():
-    from numgpt.__main__ import main  # noqa: F401  (the parser below is the one main uses)
-
     parser = build_parser()
     legacy = parser.parse_args(["bench", "--iters", "3"])
     step = parser.parse_args(["bench", "step", "--iters", "3"])
@@ -34,8 +33,33 @@ def test_step_is_the_default_benchmark_and_the_others_get_their_own_options():
     assert (args.forward_to, extra) == ("numgpt.tokenizer.bench", ["--vocab-size", "300"])
 
 
-def test_bench_sample_runs_the_sampling_benchmark(capsys):
+def test_bench_sample_and_tokenizer_call_their_modules_main_with_the_rest(monkeypatch):
+    import numgpt.sampling.bench
+    import numgpt.tokenizer.bench
     from numgpt.__main__ import main
 
-    assert main(["bench", "sample", "--tokens", "66", "--repeats", "1", "--blas", "current"]) == 0
-    assert "tokens/s" in capsys.readouterr().out
+    calls = []
+    monkeypatch.setattr(numgpt.sampling.bench, "main", lambda argv: calls.append(("sample", argv)) or 0)
+    monkeypatch.setattr(numgpt.tokenizer.bench, "main", lambda argv: calls.append(("tokenizer", argv)) or {})
+    assert main(["bench", "sample", "--tokens", "66", "--repeats", "1"]) == 0
+    assert main(["bench", "tokenizer", "--runs", "1"]) == 0  # its main returns its figures: exit status 0
+    assert calls == [("sample", ["--tokens", "66", "--repeats", "1"]), ("tokenizer", ["--runs", "1"])]
+
+
+def test_the_step_benchmark_times_train_step():
+    import numpy as np
+
+    from numgpt.training.bench import make_step
+    from numgpt.training.config import load_config
+    from numgpt.training.data import get_batch
+    from numgpt.training.loop import build_model, make_optimizer
+
+    cfg = load_config(None, dict(n_layer=1, n_head=2, n_embd=16, block_size=8, batch_size=2, workers=1))
+    model = build_model(cfg.model_args(11), 0)
+    optimizer = make_optimizer(model, cfg)
+    rng = np.random.default_rng(0)
+    step = make_step(model, optimizer, cfg, lambda: get_batch(np.arange(100) % 11, 2, 8, rng))
+    before = model.transformer.wte.weight.data.copy()
+    phases = step()
+    assert len(phases) == 4 and all(t >= 0 for t in phases) and phases[2] == 0.0  # no gathering in one process
+    assert optimizer.t == 1 and not np.array_equal(model.transformer.wte.weight.data, before)

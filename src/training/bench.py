@@ -264,11 +264,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", default="shakespeare_char_cpu",  # a name, so it resolves from any directory
                    help="TOML config path, or a name from configs/ such as shakespeare_char_cpu "
                         "(default: shakespeare_char_cpu)")
-    p.add_argument("--vocab_size", "--vocab-size", dest="bench_vocab_size", type=int, default=65,
+    p.add_argument("--vocab_size", "--vocab-size", dest="bench_vocab_size", type=int, default=65, metavar="N",
                    help="vocabulary size of the random data (default 65, shakespeare_char)")
     p.add_argument("--iters", type=int, default=30, help="timed steps (default 30)")
     p.add_argument("--warmup", type=int, default=5, help="untimed warm-up steps (default 5)")
-    p.add_argument("--profile_steps", "--profile-steps", dest="profile_steps", type=int, default=5,
+    p.add_argument("--profile_steps", "--profile-steps", dest="profile_steps", type=int, default=5, metavar="N",
                    help="steps under cProfile for the top-ops table (0: skip)")
     p.add_argument("--seed", type=int, default=0)
     overrides = p.add_argument_group("config overrides (--key=value, as for train)")
