@@ -13,10 +13,12 @@ import pytest
 from spec import points
 
 ROOT = Path(__file__).resolve().parents[1]
+# These runs select spec files without hypothesis: leave out the plugins they do not need (faster).
+LEAN = ["-p", "no:hypothesispytest", "-p", "no:benchmark"]
 GOOD = "from spec.reference_adapter import *  # noqa: F401,F403\n"
 BROKEN = GOOD + "import os\n\n\ndef relu(a):\n    os._exit(3)\n\n\ndef exp(a):\n    while True: pass  # noqa: E701\n"
 NOT_A_MODULE = "this is not python(\n"
-SELECTION = ["spec/test_m1_ops.py", "-k", "test_forward and (relu or exp or mul-self)"]  # 3 tests
+SELECTION = ["spec/test_m1_ops.py", "-k", "test_forward and (relu or exp or mul-self)", *LEAN]  # 3 tests
 
 
 @pytest.mark.slow

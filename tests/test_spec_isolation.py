@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# These runs select spec files without hypothesis: leave out the plugins they do not need (faster).
+LEAN = ["-p", "no:hypothesispytest", "-p", "no:benchmark"]
 
 # One broken adapter function per way of breaking: each spec op test below calls exactly one of them.
 BROKEN = '''
@@ -58,7 +60,7 @@ def _grade(tmp_path: Path, source: str, *args: str) -> tuple[subprocess.Complete
     adapter, out = tmp_path / "broken_adapter.py", tmp_path / "grade.json"
     adapter.write_text(source)
     result = subprocess.run(  # a session of its own: a Ctrl-C to the run's process group stays there
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", *args, "--impl", str(adapter),
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", *LEAN, *args, "--impl", str(adapter),
          "--spec-timeout", "2", "--spec-memory", "300", "--grade-json", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=300, start_new_session=True)
     assert out.exists(), result.stdout[-3000:] + result.stderr[-3000:]

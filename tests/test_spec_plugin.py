@@ -11,8 +11,10 @@ from xml.etree import ElementTree
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _pytest(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", *args],
+def _pytest(*args: str, lean: bool = True) -> subprocess.CompletedProcess:
+    """pytest in a subprocess; ``lean``: without the plugins that spec/test_m1_{ops,autograd}.py do not need."""
+    plugins = ["-p", "no:hypothesispytest", "-p", "no:benchmark"] if lean else []
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", *plugins, *args],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 
@@ -39,9 +41,9 @@ def test_grade_json_records_not_implemented(tmp_path: Path) -> None:
     assert all(t["outcome"] == "not implemented" and t["message"].startswith("not implemented:") for t in grade["tests"])
 
 
-def _grade(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess, dict[str, dict]]:
+def _grade(tmp_path: Path, *args: str, lean: bool = True) -> tuple[subprocess.CompletedProcess, dict[str, dict]]:
     out = tmp_path / "grade.json"
-    result = _pytest(*args, "--grade-json", str(out))
+    result = _pytest(*args, "--grade-json", str(out), lean=lean)
     assert out.exists(), result.stdout[-3000:] + result.stderr[-2000:]
     return result, {t["name"]: t for t in json.loads(out.read_text())["tests"]}
 
@@ -92,7 +94,8 @@ def test_hypothesis_partly_not_implemented_reports_the_real_failure(tmp_path: Pa
         "def test_only_not_implemented(n):\n"
         "    if n % 2:\n        raise NotImplementedError('odd n')\n"
         "    raise NotImplementedError('even n')\n")
-    result, tests = _grade(tmp_path, "-p", "spec.plugin", "--rootdir", str(tmp_path), str(tmp_path / "test_partly.py"))
+    result, tests = _grade(tmp_path, "-p", "spec.plugin", "--rootdir", str(tmp_path), str(tmp_path / "test_partly.py"),
+                           lean=False)
     partly = next(r for name, r in tests.items() if name.endswith("::test_partly"))
     assert (partly["outcome"], partly["message"]) == ("failed", "AssertionError: even n is wrong")
     assert partly["also"] == ["not implemented: odd n"] and "distinct failures" not in partly["message"]
