@@ -26,7 +26,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                               description="Tokenize a dataset into <data_dir>/{train.bin,val.bin,meta.json} (90/10 split).")
     p.add_argument("--dataset", default="shakespeare_char", help="dataset name (default: shakespeare_char)")
     p.add_argument("--source", default=None,
-                   help="a local UTF-8 text file or an http(s) URL (default: the dataset's canonical URL)")
+                   help="a local UTF-8 text file or an http(s) URL (default for shakespeare_char: the copy of Tiny "
+                        "Shakespeare shipped in the package, no network needed)")
     p.add_argument("--tokenizer", choices=["char", "bpe"], default="char", help="char (default) or bpe")
     p.add_argument("--vocab_size", "--vocab-size", dest="vocab_size", type=int, default=None,
                    help="BPE vocabulary size (with --tokenizer bpe)")
