@@ -12,14 +12,14 @@ import sys
 
 # (module, command names it registers) — imported lazily so `--help` stays fast.
 COMMANDS: list[str] = [
-    "numgpt.training.cli",     # prepare, train   (milestone 6)
+    "numgpt.training.cli",     # prepare, train, eval   (milestone 6)
     "numgpt.sampling.cli",     # sample           (milestone 7)
     "numgpt.bench",            # bench step | tokenizer | sample
 ]
 
 
 # commands that run many training/decoding steps, and so keep freed memory in the process (numgpt.native)
-_LONG_RUNNING = {"train", "bench", "sample"}
+_LONG_RUNNING = {"train", "eval", "bench", "sample"}
 
 
 def build_parser() -> argparse.ArgumentParser:

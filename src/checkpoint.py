@@ -13,6 +13,8 @@ Entries of the archive (every value is a plain array; JSON travels as a 0-d unic
     optim_hyper         JSON: optimizer type, step count t, per-group hyper-parameters, names, shapes
     step                int64: the number of updates made (the next iteration to run)
     best_val_loss       float64 (inf before the first evaluation)
+    val_loss_full       float64, only once training has reached max_iters: the exact loss over the
+                        whole val split (non-overlapping block_size windows; training/evaluate.py)
     config              JSON: the TrainConfig of the run, plus "model_args" (the GPTConfig)
     rng                 JSON: the bit-generator states of the data sampler and of every
                         np.random.Generator held by a module (dropout), by dotted name
@@ -53,6 +55,7 @@ class Checkpoint:
     rng: dict[str, Any] = field(default_factory=dict)
     tokenizer: dict[str, Any] | None = None
     best_val_loss: float = float("inf")
+    val_loss_full: float | None = None          # the exact val loss at max_iters (None before)
 
 
 def _json_entry(obj: Any) -> np.ndarray:
@@ -72,6 +75,8 @@ def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> None:
             entries[f"optim/{key}"] = np.asarray(arr)
     entries["step"] = np.array(int(ckpt.step), dtype=np.int64)
     entries["best_val_loss"] = np.array(float(ckpt.best_val_loss), dtype=np.float64)
+    if ckpt.val_loss_full is not None:
+        entries["val_loss_full"] = np.array(float(ckpt.val_loss_full), dtype=np.float64)
     entries["config"] = _json_entry(ckpt.config)
     entries["rng"] = _json_entry(ckpt.rng)
     entries["tokenizer"] = _json_entry(ckpt.tokenizer)
@@ -119,6 +124,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
             rng=json.loads(str(entries["rng"])),
             tokenizer=json.loads(str(entries["tokenizer"])),
             best_val_loss=float(entries["best_val_loss"]),
+            val_loss_full=float(entries["val_loss_full"]) if "val_loss_full" in entries else None,
         )
     except (KeyError, ValueError, TypeError) as e:
         raise CheckpointError(f"{path} is a damaged numgpt checkpoint: entry {e} is missing or malformed") from None

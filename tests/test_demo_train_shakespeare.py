@@ -9,11 +9,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHAKESPEARE = ROOT.parent / "shared/data/tinyshakespeare/input.txt"
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not SHAKESPEARE.is_file(), reason=f"Tiny Shakespeare not found at {SHAKESPEARE}")
 def test_demo_train_shakespeare_prints_falling_losses_and_a_sample(tmp_path) -> None:
     result = subprocess.run([sys.executable, str(ROOT / "demos" / "demo_train_shakespeare.py"), "--max-iters", "40",
                              "--out-dir", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=300)

@@ -77,7 +77,7 @@ def test_offline_download_says_how_to_pass_a_local_copy(monkeypatch):
 
     monkeypatch.setattr(D.urllib.request, "urlopen", offline)
     with pytest.raises(D.DataError) as info:
-        D.read_source(None, "shakespeare_char")
+        D.read_source(D.SHAKESPEARE_URL, "shakespeare_char")
     msg = str(info.value)
     assert D.SHAKESPEARE_URL in msg and "--source PATH" in msg
 

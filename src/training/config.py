@@ -42,7 +42,7 @@ class TrainConfig:
     dataset: str = "shakespeare_char"    # the default data_dir is data/<dataset>
     data_dir: str = ""                   # "" -> data/<dataset> (relative to the current directory)
     out_dir: str = ""                    # "" -> out-<name>
-    source: str = ""                     # text file or URL for prepare ("" -> the dataset's canonical URL)
+    source: str = ""                     # text file or URL for prepare ("" -> the copy shipped in the package)
     tokenizer: str = "char"              # "char" or "bpe"
     vocab_size: int = 0                  # BPE vocabulary size (ignored for char; the model's comes from the data)
     seed: int = 1337

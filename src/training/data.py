@@ -9,10 +9,16 @@ A prepared dataset is a directory with three files::
 
 The split is by characters of the text, 90/10, as nanoGPT's shakespeare_char ``prepare.py``.
 ``meta.json`` is written last, so its presence means the directory is complete.
+
+The default source of ``shakespeare_char`` is the copy of Tiny Shakespeare shipped in the package
+(``corpora/tinyshakespeare.txt.bz2``, package data; ``corpora/README.md`` says where it comes
+from), checked against its SHA-256 each time it is read: preparing it needs no network.
 """
 from __future__ import annotations
 
+import bz2
 import hashlib
+import importlib.resources
 import json
 import os
 import urllib.error
@@ -25,8 +31,11 @@ import numpy as np
 DATA_FORMAT = "numgpt-data-v1"
 SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
 SHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
-# Datasets with a default source: name -> (url, sha256 of the file).
+# Datasets with a default source: name -> (canonical url, sha256 of the file).
 KNOWN_DATASETS = {"shakespeare_char": (SHAKESPEARE_URL, SHAKESPEARE_SHA256)}
+# Datasets shipped in the package (the default source, read with no network): name -> file in corpora/
+BUNDLED = {"shakespeare_char": "tinyshakespeare.txt.bz2"}
+BUNDLED_PREFIX = "bundled:"  # how meta.json's "source" names a bundled file
 TRAIN_FRACTION = 0.9
 
 
@@ -40,15 +49,17 @@ class DataError(ValueError):
 def read_source(source: str | None, dataset: str, timeout: float = 30.0) -> tuple[str, str, str]:
     """Read a dataset's text: ``(text, where it came from, sha256 of its bytes)``.
 
-    ``source`` is a local path, an http(s) URL, or None for the dataset's canonical URL. A
-    download of a canonical URL must match its known SHA-256.
+    ``source`` is a local path, an http(s) URL, or None for the dataset's default: the copy
+    shipped in the package (``BUNDLED``; no network). A download of a canonical URL must match
+    its known SHA-256.
     """
     if source is None or source == "":
-        if dataset not in KNOWN_DATASETS:
+        if dataset not in BUNDLED:
             raise DataError(f"dataset {dataset!r} has no default source; pass one with --source PATH_OR_URL "
-                            f"(known datasets: {sorted(KNOWN_DATASETS)})")
-        source = KNOWN_DATASETS[dataset][0]
-    if source.startswith(("http://", "https://")):
+                            f"(datasets shipped with numgpt: {sorted(BUNDLED)})")
+        raw = read_bundled(dataset)
+        source, digest = BUNDLED_PREFIX + BUNDLED[dataset], KNOWN_DATASETS[dataset][1]
+    elif source.startswith(("http://", "https://")):
         raw = _download(source, dataset, timeout)
         expected = {url: sha for url, sha in KNOWN_DATASETS.values()}.get(source)
         digest = hashlib.sha256(raw).hexdigest()
@@ -69,6 +80,23 @@ def read_source(source: str | None, dataset: str, timeout: float = 30.0) -> tupl
     if not text:
         raise DataError(f"{source} is empty")
     return text, source, digest
+
+
+def read_bundled(dataset: str) -> bytes:
+    """The bytes of the corpus shipped in the package for ``dataset``, decompressed and checked
+    against the dataset's known SHA-256 (a mismatch means a damaged installation)."""
+    resource = importlib.resources.files(__package__) / "corpora" / BUNDLED[dataset]
+    try:
+        raw = bz2.decompress(resource.read_bytes())
+    except (OSError, ValueError, EOFError) as e:
+        raise DataError(f"the bundled corpus {resource} cannot be read ({e}); reinstall numgpt, or pass the "
+                        f"text with --source PATH_OR_URL") from None
+    expected = KNOWN_DATASETS[dataset][1]
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest != expected:
+        raise DataError(f"the bundled corpus {resource} decompresses to bytes with SHA-256 {digest}, expected "
+                        f"{expected}: the file is damaged; reinstall numgpt, or pass the text with --source PATH")
+    return raw
 
 
 def _download(url: str, dataset: str, timeout: float) -> bytes:

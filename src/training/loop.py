@@ -4,7 +4,8 @@ One iteration ``it`` (0-based; ``it`` updates have been made before it starts)::
 
     lr = get_lr(it, ...)                         # the schedule is a pure function of it
     if it % eval_interval == 0 or it == max_iters:
-        evaluate train/val loss, log, print a sample, save the checkpoint (it > 0)
+        evaluate train/val loss (estimates), log, print a sample, save the checkpoint (it > 0)
+        at it == max_iters also the exact loss over the whole val split: val_loss_full
     if it == max_iters: stop
     train_step(...)                              # step.py: forward, backward, clip, update
 
@@ -12,6 +13,9 @@ Exact resume: the loop's whole state at an iteration boundary is (parameters, op
 buffers and step count, the data RNG, the dropout RNGs, ``it``), and the checkpoint holds all
 of it. Evaluation draws its batches from its own generator seeded with ``(seed, it)``, so
 evaluating (or not) never changes the training batches.
+
+Besides ``ckpt.npz`` and ``metrics.jsonl``, the run's directory gets ``loss.svg``, the loss
+curves (plot.py), rewritten after each evaluation.
 """
 from __future__ import annotations
 
@@ -30,8 +34,9 @@ from ..checkpoint import CHECKPOINT_NAME, Checkpoint, CheckpointError, capture_r
 from ..transformer import GPT
 from .config import TrainConfig
 from .data import DataError, get_batch, load_meta, load_split, prepare, tokenizer_from_dict
-from .evaluate import estimate_loss, sample_text
+from .evaluate import estimate_loss, full_loss, sample_text
 from .optim import AdamW, configure_optimizer
+from .plot import write_loss_plot
 from .schedule import get_lr
 from .step import ForwardBackward, StepResult, UpdateInterrupted, train_step
 
@@ -54,6 +59,7 @@ class TrainResult:
     evals: list[dict[str, float]] = field(default_factory=list)
     checkpoint: Path | None = None
     message: str = ""
+    val_loss_full: float | None = None  # the exact val loss, once max_iters is reached
 
 
 def build_model(model_args: dict[str, Any], seed: int) -> GPT:
@@ -102,6 +108,7 @@ class _Metrics:
 
     def __init__(self, path: Path, append: bool):
         path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
         self.file = open(path, "a" if append else "w", encoding="utf-8")
 
     def write(self, **record: Any) -> None:
@@ -137,6 +144,8 @@ class _Run:
     dp: Any = None                    # the DataParallel wrapper, or None (one process)
     step_time: float = 0.0            # seconds of training steps since the last progress line
     steps_timed: int = 0
+    val_loss_full: float | None = None  # at max_iters: computed, or as the resumed checkpoint holds it
+    saved_val_loss_full: float | None = None  # the value in the checkpoint file
 
     def next_batch(self) -> tuple[np.ndarray, np.ndarray]:
         return get_batch(self.splits["train"], self.cfg.batch_size, self.cfg.model.block_size, self.data_rng)
@@ -144,12 +153,13 @@ class _Run:
     def save(self, it: int, rng_state: dict[str, Any]) -> None:
         save_checkpoint(self.ckpt_path, Checkpoint(
             model=self.model.state_dict(), optimizer=self.optimizer.state_dict(), step=it, config=self.config_record,
-            rng=rng_state, tokenizer=self.tokenizer_dict, best_val_loss=self.best_val))
-        self.saved_iter = it
+            rng=rng_state, tokenizer=self.tokenizer_dict, best_val_loss=self.best_val,
+            val_loss_full=self.val_loss_full))
+        self.saved_iter, self.saved_val_loss_full = it, self.val_loss_full
 
     def result(self, status: str, message: str = "") -> TrainResult:
         ckpt = self.ckpt_path if self.saved_iter is not None or status == "done" else None
-        return TrainResult(self.it, status, self.best_val, self.losses, self.evals, ckpt, message)
+        return TrainResult(self.it, status, self.best_val, self.losses, self.evals, ckpt, message, self.val_loss_full)
 
     def close(self) -> None:
         self.metrics.close()
@@ -189,7 +199,7 @@ def train(cfg: TrainConfig, resume: bool = False, log: Callable[[str], None] = p
             _log_progress(run, step, lr, time.perf_counter() - t0)
         if run.saved_iter != run.it:
             run.save(run.it, capture_rng(run.data_rng, run.model))
-        run.metrics.write(event="done", iter=run.it, best_val_loss=run.best_val)
+        run.metrics.write(event="done", iter=run.it, best_val_loss=run.best_val, val_loss_full=run.val_loss_full)
         return run.result("done")
     except UpdateInterrupted:  # the parameters are half-updated: do not save them
         msg = f"interrupted during the optimizer update of iter {run.it}; kept the last checkpoint (iter {run.saved_iter})"
@@ -226,6 +236,7 @@ def _set_up(cfg: TrainConfig, resume: bool, log: Callable[[str], None],
         run.optimizer.load_state_dict(ckpt.optimizer)
         restore_rng(ckpt.rng, run.data_rng, model)
         run.it, run.best_val, run.saved_iter = ckpt.step, ckpt.best_val_loss, ckpt.step
+        run.saved_val_loss_full = ckpt.val_loss_full
         run.workers_before = ckpt.config.get("workers_used")
         log(f"resumed from {ckpt_path} at iter {run.it} (best val loss {run.best_val:.4f})")
     model.train()
@@ -271,12 +282,34 @@ def _evaluate_and_save(run: _Run, lr: float) -> TrainResult | None:
     if not math.isfinite(result["val"]):
         return _stop_nan(run, "the val loss", result["val"])
     run.best_val = min(run.best_val, result["val"])
-    if run.it > 0 and run.saved_iter != run.it:
+    if run.it == cfg.max_iters:
+        stopped = _evaluate_full(run)
+        if stopped:
+            return stopped
+    # (resumed at max_iters: saved again only if the checkpoint lacked this val_loss_full)
+    if run.it > 0 and (run.saved_iter != run.it or run.saved_val_loss_full != run.val_loss_full):
         run.save(run.it, run.rng_state)
+    write_loss_plot(run.metrics.path, title=f"{cfg.name}: loss")
     if run.tokenizer is not None:
         text = sample_text(run.model, run.tokenizer, cfg.sample_prompt, cfg.sample_tokens, cfg.sample_temperature,
                            cfg.sample_top_k or None, cfg.seed)
         run.log(f"--- sample at step {run.it} ---\n{text}\n---")
+    return None
+
+
+def _evaluate_full(run: _Run) -> TrainResult | None:
+    """The exact loss over the whole val split (non-overlapping block_size windows, through the
+    data-parallel workers when they run): logged, and recorded as ``val_loss_full``."""
+    t0 = time.perf_counter()
+    full = full_loss(run.model, run.splits["val"], run.cfg.model.block_size,
+                     batch_loss=run.dp.loss if run.dp else None)
+    run.log(f"step {run.it}: val_loss_full {full.loss:.4f} (exact: the whole val split, {full.windows:,} "
+            f"non-overlapping windows of {full.block_size} tokens; {time.perf_counter() - t0:.1f} s)")
+    run.metrics.write(event="eval_full", iter=run.it, split="val", val_loss_full=full.loss, windows=full.windows,
+                      tokens=full.tokens)
+    if not math.isfinite(full.loss):
+        return _stop_nan(run, "the exact val loss", full.loss)
+    run.val_loss_full = full.loss
     return None
 
 
