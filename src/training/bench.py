@@ -189,7 +189,7 @@ def run_benchmark(cfg, vocab_size: int, iters: int, warmup: int, profile_steps: 
         return get_batch(data, B, T, rng)
 
     n_params = model.num_parameters()
-    flops = flops_per_token(n_params, cfg.model.n_layer, cfg.model.n_head, cfg.model.n_embd, T) * B * T * cfg.gradient_accumulation_steps
+    flops = flops_per_token(n_params, cfg.model.n_layer, cfg.model.n_head, cfg.model.n_embd, T) * cfg.tokens_per_iter
 
     out(f"model: n_layer={cfg.model.n_layer} n_head={cfg.model.n_head} n_embd={cfg.model.n_embd} block={T} batch={B} "
         f"vocab={vocab_size}  params={n_params:,}  {flops / 1e9:.2f} GFLOP/step")
@@ -220,7 +220,6 @@ def _time_steps(model, optimizer, batch, cfg, dp, iters: int, warmup: int, profi
     """Time ``iters`` steps after ``warmup``, then the peak memory and (optionally) the op profile."""
     from ..native import allocator_tuned
 
-    tokens = cfg.batch_size * cfg.model.block_size * cfg.gradient_accumulation_steps
     workers = dp.workers if dp is not None else 1
     step = make_step(model, optimizer, cfg, batch, dp)
     out(f"workers: {workers} process{'es' if workers > 1 else ''} per batch"
@@ -238,7 +237,7 @@ def _time_steps(model, optimizer, batch, cfg, dp, iters: int, warmup: int, profi
     result = {
         "workers": workers,
         "ms_per_iter": 1e3 * med,
-        "tokens_per_s": tokens / med,
+        "tokens_per_s": cfg.tokens_per_iter / med,
         "forward_ms": 1e3 * statistics.median(times.forward),
         "backward_ms": 1e3 * statistics.median(times.backward),
         "gather_ms": 1e3 * statistics.median(times.gather),

@@ -77,6 +77,11 @@ class TrainConfig:
     def out_path(self) -> Path:
         return Path(self.out_dir or f"out-{self.name}")
 
+    @property
+    def tokens_per_iter(self) -> int:
+        """Tokens one training iteration reads: batch_size * block_size * gradient_accumulation_steps."""
+        return self.batch_size * self.model.block_size * self.gradient_accumulation_steps
+
     def model_args(self, vocab_size: int) -> dict[str, Any]:
         """The GPTConfig keyword arguments of this run (the vocabulary size comes from the prepared data)."""
         return {**self.model.to_dict(), "vocab_size": int(vocab_size)}

@@ -249,8 +249,7 @@ def _log_start(run: _Run) -> None:
     cfg, model_args = run.cfg, run.config_record["model_args"]
     workers = run.dp.workers if run.dp else 1
     n_params = sum(p.size for p in run.model.parameters())
-    tokens_per_iter = cfg.batch_size * cfg.model.block_size * cfg.gradient_accumulation_steps
-    run.log(f"model: {n_params / 1e6:.2f}M parameters {model_args}; {tokens_per_iter:,} tokens per iteration; "
+    run.log(f"model: {n_params / 1e6:.2f}M parameters {model_args}; {cfg.tokens_per_iter:,} tokens per iteration; "
             f"{workers} worker process{'es' if workers > 1 else ''} per batch")
     used_before = run.workers_before
     run.config_record["workers_used"] = workers  # with dropout, part of the run's identity
@@ -321,7 +320,7 @@ def _log_progress(run: _Run, step: StepResult, lr: float, seconds: float) -> Non
     run.steps_timed += 1
     if run.it % cfg.log_interval == 0 or run.it == cfg.max_iters:
         ms = 1000.0 * run.step_time / run.steps_timed
-        tok_s = cfg.batch_size * cfg.model.block_size * cfg.gradient_accumulation_steps * run.steps_timed / run.step_time
+        tok_s = cfg.tokens_per_iter * run.steps_timed / run.step_time
         run.log(f"iter {run.it}: loss {step.loss:.4f}, lr {lr:.2e}, {ms:.1f} ms/iter, {tok_s:,.0f} tokens/s")
         run.metrics.write(event="train", iter=run.it, loss=step.loss, lr=lr, ms_per_iter=ms, tokens_per_s=tok_s,
                           grad_norm=step.grad_norm)
