@@ -26,6 +26,13 @@ BatchLoss = Callable[[np.ndarray, np.ndarray], float]
 FULL_EVAL_BATCH = 64  # windows per forward pass of full_loss
 
 
+def _model_loss(model: Any) -> BatchLoss:
+    """The default ``batch_loss``: ``model(x, y)``'s loss value, in this process."""
+    def batch_loss(x: np.ndarray, y: np.ndarray) -> float:
+        return float(model(x, y)[1].item())
+    return batch_loss
+
+
 def estimate_loss(model: Any, splits: dict[str, np.ndarray], eval_iters: int, batch_size: int, block_size: int,
                   rng: np.random.Generator, batch_loss: BatchLoss | None = None) -> dict[str, float]:
     """Mean loss over ``eval_iters`` random batches of each split, in eval mode, under no_grad.
@@ -33,9 +40,7 @@ def estimate_loss(model: Any, splits: dict[str, np.ndarray], eval_iters: int, ba
     ``batch_loss(x, y)`` computes one batch's loss value: by default ``model(x, y)``'s;
     data-parallel training passes ``DataParallel.loss``, which splits the batch over its workers.
     """
-    if batch_loss is None:
-        def batch_loss(x: np.ndarray, y: np.ndarray) -> float:
-            return float(model(x, y)[1].item())
+    batch_loss = _model_loss(model) if batch_loss is None else batch_loss
     out = {}
     with inference_mode(model):
         for name, data in splits.items():
@@ -72,9 +77,7 @@ def full_loss(model: Any, data: np.ndarray, block_size: int, batch_size: int = F
     if windows < 1:
         raise DataError(f"the split has {len(data)} tokens, too few for one window of block_size {block_size} "
                         f"plus a target (need at least {block_size + 1})")
-    if batch_loss is None:
-        def batch_loss(x: np.ndarray, y: np.ndarray) -> float:
-            return float(model(x, y)[1].item())
+    batch_loss = _model_loss(model) if batch_loss is None else batch_loss
     ids = np.asarray(data[: windows * block_size + 1], dtype=np.int64)
     xs, ys = ids[:-1].reshape(windows, block_size), ids[1:].reshape(windows, block_size)
     total = 0.0
