@@ -174,11 +174,15 @@ def load_model(path: str | Path) -> tuple[Any, Any, dict[str, Any]]:
     gets its weights; the tokenizer is rebuilt from its ``to_dict()``. Raises ``CheckpointError``
     naming the file when any of that is missing or unusable.
     """
+    path = checkpoint_path(path)
+    return model_from_checkpoint(load_checkpoint(path), path)
+
+
+def model_from_checkpoint(ckpt: Checkpoint, path: str | Path) -> tuple[Any, Any, dict[str, Any]]:
+    """``load_model`` for a checkpoint already read (from ``path``, named in the errors)."""
     from .tokenizer import from_dict
     from .transformer import GPT
 
-    path = checkpoint_path(path)
-    ckpt = load_checkpoint(path)
     model_args = ckpt.config.get("model_args") if isinstance(ckpt.config, dict) else None
     if not isinstance(model_args, dict):
         raise CheckpointError(f"{path}: the checkpoint's config has no 'model_args' (the model shape); "

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..checkpoint import CHECKPOINT_NAME, CheckpointError, checkpoint_path, load_checkpoint, load_model
+from ..checkpoint import CHECKPOINT_NAME, CheckpointError, checkpoint_path, load_checkpoint, model_from_checkpoint
 from .config import FIELDS, ConfigError, load_config, resolve_config
 from .data import DataError, load_meta, load_split, prepare
 from .evaluate import FULL_EVAL_BATCH, FullLoss
@@ -110,7 +110,8 @@ def run_eval(args: argparse.Namespace) -> int:
         if args.batch_size < 1:
             raise ConfigError(f"--batch_size must be >= 1, got {args.batch_size}")
         path = checkpoint_path(args.checkpoint)
-        model, tokenizer, config = load_model(path)
+        ckpt = load_checkpoint(path)  # (also the step and the recorded val_loss_full, printed below)
+        model, tokenizer, config = model_from_checkpoint(ckpt, path)
         data_dir = Path(args.data_dir or config.get("data_dir") or f"data/{config.get('dataset')}")
         try:
             meta = load_meta(data_dir)
@@ -125,7 +126,6 @@ def run_eval(args: argparse.Namespace) -> int:
         full = full_loss(model, data, block_size, batch_size=args.batch_size)
         seconds = time.perf_counter() - t0
         unit, bits = bits_report(full, data[1: full.tokens + 1], tokenizer)
-        ckpt = load_checkpoint(path)  # (the step and the recorded val_loss_full)
     except (*USER_ERRORS, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
