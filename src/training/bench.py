@@ -258,7 +258,7 @@ def _time_steps(model, optimizer, batch, cfg, dp, iters: int, warmup: int, profi
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of ``bench step``: a config, the model overrides train also takes, the timing."""
-    from .config import FIELDS
+    from .cli import add_overrides
 
     p.add_argument("--config", default="shakespeare_char_cpu",  # a name, so it resolves from any directory
                    help="TOML config path, or a name from configs/ such as shakespeare_char_cpu "
@@ -270,20 +270,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile_steps", "--profile-steps", dest="profile_steps", type=int, default=5, metavar="N",
                    help="steps under cProfile for the top-ops table (0: skip)")
     p.add_argument("--seed", type=int, default=0)
-    overrides = p.add_argument_group("config overrides (--key=value, as for train)")
-    for key in ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "dropout", "bias", "workers",
-                "gradient_accumulation_steps", "grad_clip"):
-        kwargs = {"nargs": "?", "const": "true"} if FIELDS[key] is bool else {}  # bare --bias = true, as for train
-        overrides.add_argument(f"--{key}", dest=f"override_{key}", default=argparse.SUPPRESS,
-                               metavar=FIELDS[key].__name__.upper(), **kwargs)
+    add_overrides(p.add_argument_group("config overrides (--key=value, as for train)"),
+                  ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "dropout", "bias", "workers",
+                   "gradient_accumulation_steps", "grad_clip"))
 
 
 def run(args: argparse.Namespace) -> int:
+    from .cli import overrides_given
     from .config import ConfigError, load_config, resolve_config
 
-    overrides = {k[len("override_"):]: v for k, v in vars(args).items() if k.startswith("override_")}
     try:
-        cfg = load_config(resolve_config(args.config), overrides)
+        cfg = load_config(resolve_config(args.config), overrides_given(args))
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -48,12 +48,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--config", default=None,
                    help="TOML config: a path (configs/shakespeare_char_cpu.toml) or a name from configs/ (shakespeare_char_cpu)")
     t.add_argument("--resume", action="store_true", help="continue from <out_dir>/ckpt.npz")
-    overrides = t.add_argument_group("config overrides (--key=value, any TrainConfig field)")
-    for key, typ in FIELDS.items():
-        kwargs = {"nargs": "?", "const": "true"} if typ is bool else {}
-        names = [f"--{key}"] + ([f"--{key.replace('_', '-')}"] if "_" in key else [])
-        overrides.add_argument(*names, dest=f"override_{key}", default=argparse.SUPPRESS,
-                               metavar=typ.__name__.upper(), **kwargs)
+    add_overrides(t.add_argument_group("config overrides (--key=value, any TrainConfig field)"), FIELDS)
     t.set_defaults(func=run_train)
 
     e = subparsers.add_parser("eval", help="the exact loss of a checkpoint over a whole split",
@@ -70,6 +65,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     e.set_defaults(func=run_eval)
 
 
+def add_overrides(group: Any, keys: Any) -> None:
+    """A ``--key VALUE`` option (also spelled with hyphens) per config key in ``keys``, kept as a
+    string in ``override_<key>`` for ``load_config`` to parse (a bare boolean flag means true)."""
+    for key in keys:
+        typ = FIELDS[key]
+        kwargs = {"nargs": "?", "const": "true"} if typ is bool else {}
+        names = [f"--{key}"] + ([f"--{key.replace('_', '-')}"] if "_" in key else [])
+        group.add_argument(*names, dest=f"override_{key}", default=argparse.SUPPRESS,
+                           metavar=typ.__name__.upper(), **kwargs)
+
+
+def overrides_given(args: argparse.Namespace) -> dict[str, Any]:
+    """``{key: value}`` of the ``add_overrides`` options given on the command line."""
+    return {k[len("override_"):]: v for k, v in vars(args).items() if k.startswith("override_")}
+
+
 def run_prepare(args: argparse.Namespace) -> int:
     try:
         prepare(args.dataset, args.data_dir or f"data/{args.dataset}", source=args.source, tokenizer=args.tokenizer,
@@ -83,9 +94,8 @@ def run_prepare(args: argparse.Namespace) -> int:
 def run_train(args: argparse.Namespace) -> int:
     from .loop import train
 
-    overrides = {k[len("override_"):]: v for k, v in vars(args).items() if k.startswith("override_")}
     try:
-        cfg = load_config(resolve_config(args.config) if args.config else None, overrides)
+        cfg = load_config(resolve_config(args.config) if args.config else None, overrides_given(args))
         result = train(cfg, resume=args.resume)
     except USER_ERRORS as e:
         print(f"error: {e}", file=sys.stderr)
