@@ -11,16 +11,23 @@ from typing import Any
 
 from spec import points as points_module
 from spec.plugin import MILESTONES as MILESTONE_NAMES
+from spec.plugin import OUTCOMES
+
+
+def _tag(record: dict) -> str:
+    """``[kind at where]`` (or ``[kind]``) of a failed record; "" when it has no kind."""
+    if not record.get("kind"):
+        return ""
+    return f"[{record['kind']} at {record['where']}]" if record.get("where") else f"[{record['kind']}]"
 
 
 def _line(record: dict) -> str:
-    where = f" [{record['kind']} at {record['where']}]" if record.get("kind") and record.get("where") else (
-        f" [{record['kind']}]" if record.get("kind") else "")
-    return f"{record['outcome'].upper()}: {record['name']}: {record['message']}{where}"
+    tag = _tag(record)
+    return f"{record['outcome'].upper()}: {record['name']}: {record['message']}" + (f" {tag}" if tag else "")
 
 
 def _milestone_entry(milestone: str, records: list[dict], earned: float, available: float, visibility: str) -> dict:
-    counts = {o: sum(r["outcome"] == o for r in records) for o in ("passed", "failed", "not implemented", "skipped")}
+    counts = {o: sum(r["outcome"] == o for r in records) for o in OUTCOMES}
     summary = ", ".join(f"{n} {o}" for o, n in counts.items() if n) or "no tests ran"
     lines = [_line(r) for r in records if r["outcome"] != "passed"]
     return {
@@ -36,7 +43,7 @@ def _milestone_entry(milestone: str, records: list[dict], earned: float, availab
 def _test_entry(record: dict, earned: float, available: float, visibility: str) -> dict:
     output = record["message"] if record["outcome"] != "failed" else record["details"] or record["message"]
     if record.get("kind"):
-        output = f"[{record['kind']}" + (f" at {record['where']}]" if record.get("where") else "]") + f" {output}"
+        output = f"{_tag(record)} {output}"
     return {
         "name": record["name"],
         "score": earned,

@@ -72,7 +72,7 @@ def describe_exit(code: int | None) -> str:
     return f"exited with code {code}"
 
 
-def _is_worker(config: pytest.Config) -> bool:
+def is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
 
@@ -83,7 +83,7 @@ def _distributed(config: pytest.Config) -> bool:
 def configure_workers(config: pytest.Config, grading_the_reference: bool) -> None:
     """Turn on pytest-xdist workers when isolation is on (called from pytest_cmdline_main)."""
     mode = config.getoption("--spec-isolation")
-    if _is_worker(config) or config.getoption("collectonly") or mode == "off" or (mode == "auto" and grading_the_reference):
+    if is_worker(config) or config.getoption("collectonly") or mode == "off" or (mode == "auto" and grading_the_reference):
         return
     if importlib.util.find_spec("xdist") is None or not config.pluginmanager.hasplugin("xdist"):
         if mode == "on":
@@ -226,7 +226,7 @@ class Isolation:
 def check_adapter(config: pytest.Config, spec: str) -> str | None:
     """With isolation on, import the adapter in a subprocess before any test: why it cannot be
     graded (an import error, a crash, a hang while importing), or None."""
-    if not getattr(config, "_numgpt_isolated", False) or _is_worker(config):
+    if not getattr(config, "_numgpt_isolated", False) or is_worker(config):
         return None
     return preflight(spec, config.getoption("--spec-timeout"), memory_limit_mb(config))
 

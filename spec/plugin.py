@@ -400,7 +400,7 @@ class Grader:
         if record is None:
             return
         path = report.nodeid.split("::")[0]
-        milestone = record.get("milestone") or self.file_milestones.get(path) or milestone_of_file(path)
+        milestone = record.get("milestone") or self.milestone_of(path)
         if milestone is None:
             return
         self.file_milestones.setdefault(path, milestone)
@@ -412,6 +412,10 @@ class Grader:
         self.results[report.nodeid] = {"name": report.nodeid, **record, "milestone": milestone}
         if record.get("kind") == "assertion" and self.config.getoption("--spec-stop-at-assertion") and self.session:
             self.session.shouldstop = "a spec assertion failed (--spec-stop-at-assertion)"
+
+    def milestone_of(self, path: str) -> str | None:
+        """A spec file's milestone: as its tests reported it, else as its name declares it."""
+        return self.file_milestones.get(path) or milestone_of_file(path)
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.selected = [item.nodeid for item in session.items if _milestone(item)]
@@ -430,15 +434,14 @@ class Grader:
         else:
             kind, message = "crash", "not run: the test processes crashed too often (--max-worker-restart)"
         for nodeid in self.selected or isolation.collected_ids(self.config):
-            path = nodeid.split("::")[0]
-            milestone = self.file_milestones.get(path) or milestone_of_file(path)
+            milestone = self.milestone_of(nodeid.split("::")[0])
             if milestone and nodeid not in self.results:
                 self.results[nodeid] = {"name": nodeid, "milestone": milestone, "outcome": "failed", "kind": kind,
                                         "where": None, "message": message, "details": message, "also": []}
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        if hasattr(self.config, "workerinput"):
+        if isolation.is_worker(self.config):
             return  # an xdist worker: the controller writes the files
         self.record_not_run(exitstatus)
         write_outputs(self.config, self.results, self.load_error)
