@@ -143,6 +143,9 @@ def describe(value: Any) -> str:
     return f"a {type(value).__name__} ({value!r:.60})"
 
 
+def first_difference(got: Sequence[Any], expected: Sequence[Any]) -> int:
+    """The first index where two sequences differ (the shorter one's length if one is a prefix of the other)."""
+    return next((i for i, (a, b) in enumerate(zip(got, expected)) if a != b), min(len(got), len(expected)))
 
 
 def as_array(impl: Any, t: Any, what: str = "") -> np.ndarray:

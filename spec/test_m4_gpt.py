@@ -34,7 +34,7 @@ from spec import oracle
 from spec.numerics import (
     CAUSAL_ATOL, F32_MODEL_ATOL, F32_MODEL_RTOL, GRAD_ATOL, GRAD_RTOL, HUGE_MODEL_LOSS_ATOL, HUGE_MODEL_LOSS_RTOL,
     INIT_SIGMAS, MODEL_ATOL, MODEL_RTOL, OP_ATOL, OP_RTOL, as_array, assert_clear_error, assert_close, check_grads,
-    diagnose, finite_difference,
+    describe, diagnose, finite_difference,
 )
 
 pytestmark = pytest.mark.milestone("M4")
@@ -58,9 +58,8 @@ def run(impl, model, idx, targets=None):
     position (B, T, V), and loss None exactly when targets is None."""
     result = impl.gpt_forward(model, idx, targets)
     if not isinstance(result, (tuple, list)) or len(result) != 2:
-        raise AssertionError(f"gpt_forward returned {type(result).__name__}"
-                             + (f" of length {len(result)}" if isinstance(result, (tuple, list)) else "")
-                             + ", expected a pair (logits, loss) (loss None when targets is None)")
+        raise AssertionError(f"gpt_forward returned {describe(result)}, expected a pair (logits, loss) "
+                             "(loss None when targets is None)")
     logits, loss = result
     shape = as_array(impl, logits, "the logits returned by gpt_forward").shape
     B, T = idx.shape
@@ -70,7 +69,7 @@ def run(impl, model, idx, targets=None):
             "(nanoGPT's inference shortcut when targets is None); the contract wants them at every position, "
             "(B, T, vocab_size)")
     if targets is None and loss is not None:
-        raise AssertionError(f"gpt_forward without targets returned loss {type(loss).__name__}, expected None")
+        raise AssertionError(f"gpt_forward without targets returned loss {describe(loss)}, expected None")
     if targets is not None and loss is None:
         raise AssertionError("gpt_forward with targets returned loss None, expected the scalar cross-entropy")
     return logits, loss

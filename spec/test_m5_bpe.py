@@ -45,7 +45,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from spec.numerics import DISTINCT_MEMORY_LIMIT, STREAM_MEMORY_LIMIT, TRAIN_SECONDS, assert_clear_error
+from spec.numerics import (DISTINCT_MEMORY_LIMIT, STREAM_MEMORY_LIMIT, TRAIN_SECONDS, assert_clear_error,
+                           first_difference)
 
 pytestmark = pytest.mark.milestone("M5")
 
@@ -100,7 +101,7 @@ def assert_ids(got, expected, vocab: dict[int, bytes], what: str, cause: str) ->
     got = list(got)
     if got == list(expected):
         return
-    k = next((i for i, (a, b) in enumerate(zip(got, expected)) if a != b), min(len(got), len(expected)))
+    k = first_difference(got, expected)
     lo = max(0, k - 3)
     raise AssertionError(
         f"{what}: ids differ first at position {k} (got {len(got)} ids, expected {len(expected)}).\n"
@@ -220,7 +221,7 @@ def test_train_tie_break_convention_frozen_merges(impl, name):
     expected = case_merges(case)
     merges = [(bytes(a), bytes(b)) for a, b in merges]
     if merges != expected:
-        k = next((i for i, (a, b) in enumerate(zip(merges, expected)) if a != b), min(len(merges), len(expected)))
+        k = first_difference(merges, expected)
         raise AssertionError(
             f"train_bpe({case['corpus']}, vocab_size={case['vocab_size']}) against the DOCUMENTED TIE-BREAK "
             f"CONVENTION: merge #{k} differs from the frozen merges (got {len(merges)} merges, expected "
@@ -404,7 +405,7 @@ def chunk_probe_merges(chunk_lists: list[list[str]]) -> list[tuple[bytes, bytes]
 
 def split_hint(got: list[str], expected: list[str]) -> str:
     """The likely cause of a chunk mismatch, named only when the differing text shows it."""
-    k = next((i for i, (a, b) in enumerate(zip(got, expected)) if a != b), min(len(got), len(expected)))
+    k = first_difference(got, expected)
     near = "".join(expected[max(0, k - 1):k + 2])
     hints = []
     if any(unicodedata.category(c) in ("Nl", "No") for c in near):

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from spec.numerics import first_difference
+
 pytestmark = pytest.mark.milestone("M5")
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "tokenizer"
@@ -47,10 +49,6 @@ def cl100k(impl):
     return impl.get_cl100k_tokenizer(str(RANKS), dict(FROZEN["special_tokens"]))
 
 
-def _first_diff(got: list[int], expected: list[int]) -> int:
-    return next((i for i, (a, b) in enumerate(zip(got, expected)) if a != b), min(len(got), len(expected)))
-
-
 @pytest.mark.parametrize("k", range(len(FROZEN["cases"])),
                          ids=[c.get("source") or repr(c["text"][:16]) for c in FROZEN["cases"]])
 def test_cl100k_ids_equal_tiktoken(cl100k, k):
@@ -58,7 +56,7 @@ def test_cl100k_ids_equal_tiktoken(cl100k, k):
     got = list(cl100k.encode(case["text"], allowed_special="all"))
     expected = case["ids"]
     if got != expected:
-        d = _first_diff(got, expected)
+        d = first_difference(got, expected)
         raise AssertionError(
             f"cl100k encode({case['text'][:40]!r}...): ids differ from the frozen tiktoken ids first at position {d} "
             f"(got {len(got)} ids, expected {len(expected)}): expected {expected[max(0, d - 2):d + 4]}, got "
@@ -74,4 +72,4 @@ def test_cl100k_stream_equals_encode(cl100k):
     got = list(cl100k.encode_iterable(case["text"].splitlines(keepends=True)))
     assert got == case["ids"], (
         f"cl100k encode_iterable(lines of multilingual.txt) differs from the frozen tiktoken ids at position "
-        f"{_first_diff(got, case['ids'])}: a chunk lost or split at a line boundary")
+        f"{first_difference(got, case['ids'])}: a chunk lost or split at a line boundary")

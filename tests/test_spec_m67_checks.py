@@ -9,6 +9,7 @@ from spec import reference_adapter as ref
 from spec import test_m6_training as m6
 from spec import test_m7_sampling as m7
 from spec.numerics import assert_frequencies, chi2_sf, expect_array, expect_float
+from tests.test_spec_numerics import adapter, failure
 
 # Upper 1e-3 quantiles of the chi-square distribution (NIST/SEMATECH e-Handbook 1.3.6.7.4), by df.
 CHI2_999 = {1: 10.828, 2: 13.816, 3: 16.266, 4: 18.467, 5: 20.515, 6: 22.458, 7: 24.322, 8: 26.124, 9: 27.877,
@@ -56,24 +57,8 @@ def test_expect_float_and_array_name_the_wrong_return_value():
         expect_array(Unconvertible(), "g")
 
 
-class Impl:
-    """The reference adapter with some functions replaced."""
-
-    def __init__(self, **overrides):
-        self.overrides = overrides
-
-    def __getattr__(self, name):
-        return self.overrides.get(name) or getattr(ref, name)
-
-
-def failure(test, *args) -> str:
-    with pytest.raises(AssertionError) as err:
-        test(*args)
-    return str(err.value)
-
-
 def test_clip_returning_none_is_named():
-    impl = Impl(clip_grad_norm=lambda params, max_norm: None)
+    impl = adapter(clip_grad_norm=lambda params, max_norm: None)
     message = failure(m6.test_clip_grad_norm, impl, 5.0, 1.0)
     assert "returned None, expected the total norm" in message, message
 
@@ -85,7 +70,7 @@ def tempered(kind):
         scale = {"offset": temperature / (temperature + 1e-6), "after_softmax": temperature,
                  "multiplied": temperature ** 2}[kind]
         return ref.filter_logits(np.asarray(logits) * scale, temperature, top_k, top_p)
-    return Impl(filter_logits=filter_logits)
+    return adapter(filter_logits=filter_logits)
 
 
 @pytest.mark.parametrize("kind, hint", [
@@ -104,25 +89,25 @@ def test_no_temperature_hint_when_the_probabilities_are_not_a_tempered_softmax()
     def filter_logits(logits, temperature=1.0, top_k=None, top_p=None):
         probs = ref.filter_logits(logits, temperature, top_k, top_p)
         return probs[::-1].copy()  # a permutation: no temperature explains it
-    message = failure(m7.test_temperature_scales_logits_before_softmax, Impl(filter_logits=filter_logits), 0.5)
+    message = failure(m7.test_temperature_scales_logits_before_softmax, adapter(filter_logits=filter_logits), 0.5)
     assert "Likely cause" not in message, message
 
 
 def test_utf8_finish_hint_only_when_the_flush_is_missing():
-    no_flush = Impl(utf8_stream=lambda chunks: ref.utf8_stream(chunks)[:-1] + [""])
+    no_flush = adapter(utf8_stream=lambda chunks: ref.utf8_stream(chunks)[:-1] + [""])
     assert "finish() did not flush" in failure(m7.test_utf8_stream_replaces_invalid_and_truncated_bytes, no_flush)
-    double = Impl(utf8_stream=lambda chunks: ref.utf8_stream(chunks)[:-1] + ["\ufffd\ufffd"])
+    double = adapter(utf8_stream=lambda chunks: ref.utf8_stream(chunks)[:-1] + ["\ufffd\ufffd"])
     message = failure(m7.test_utf8_stream_replaces_invalid_and_truncated_bytes, double)
     assert "as one U+FFFD" in message and "finish() did not flush" not in message, message
 
 
 def test_wrong_return_values_are_named_in_m7():
-    message = failure(m7.test_top_k_keeps_exactly_k_highest, Impl(filter_logits=lambda *a, **k: None), 2)
+    message = failure(m7.test_top_k_keeps_exactly_k_highest, adapter(filter_logits=lambda *a, **k: None), 2)
     assert "filter_logits({'temperature': 1.0, 'top_k': 2}) returned None, expected float probabilities" in message
-    message = failure(m7.test_utf8_stream_handles_boundaries_inside_characters, Impl(utf8_stream=lambda c: "".join(
+    message = failure(m7.test_utf8_stream_handles_boundaries_inside_characters, adapter(utf8_stream=lambda c: "".join(
         b.decode("utf-8", "replace") for b in c)))
     assert "returned a str" in message and "expected a list of 3 strings" in message, message
-    message = failure(m7.test_sample_is_seeded, Impl(sample=lambda *a, **k: [0.5] * 200))
+    message = failure(m7.test_sample_is_seeded, adapter(sample=lambda *a, **k: [0.5] * 200))
     assert "returned a float64 array, expected signed integer or unsigned integer values" in message, message
 
 
@@ -130,7 +115,7 @@ def test_adamw_hint_names_the_bug_only_when_its_oracle_matches():
     from tests.mutants._adamw import PlainAdamW
 
     def with_bug(**switches):
-        return Impl(adamw=lambda params, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0: PlainAdamW(
+        return adapter(adamw=lambda params, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0: PlainAdamW(
             params, lr, betas, eps, weight_decay, **switches))
 
     message = failure(m6.test_adamw_matches_closed_form_over_10_steps, with_bug(decay_after_update=True))

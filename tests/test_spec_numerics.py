@@ -120,24 +120,25 @@ def _erf_gelu(x):
     return ref.tensor(oracle.gelu_erf(ref.to_numpy(x)))  # forward only: enough for a forward contract
 
 
-def _failure(contract, impl) -> str:
+def failure(test, *args) -> str:
+    """The AssertionError message of ``test(*args)`` (a spec contract called with a stand-in adapter)."""
     with pytest.raises(AssertionError) as e:
-        contract(impl)
+        test(*args)
     return str(e.value)
 
 
 def test_an_erf_gelu_block_is_told_erf_not_post_ln() -> None:
-    message = _failure(test_m4_gpt.test_block_forward_matches_oracle, adapter(transformer_block=_block(act=_erf_gelu)))
+    message = failure(test_m4_gpt.test_block_forward_matches_oracle, adapter(transformer_block=_block(act=_erf_gelu)))
     assert "erf" in message and "post-LN" not in message, message
 
 
 def test_a_post_ln_block_is_told_post_ln() -> None:
-    message = _failure(test_m4_gpt.test_block_forward_matches_oracle, adapter(transformer_block=_block(post_ln=True)))
+    message = failure(test_m4_gpt.test_block_forward_matches_oracle, adapter(transformer_block=_block(post_ln=True)))
     assert "post-LN" in message and "erf" not in message, message
 
 
 def test_an_unrecognised_block_bug_gets_no_hint() -> None:
-    message = _failure(test_m4_gpt.test_block_forward_matches_oracle, adapter(transformer_block=_block(residual=False)))
+    message = failure(test_m4_gpt.test_block_forward_matches_oracle, adapter(transformer_block=_block(residual=False)))
     assert "Likely cause" not in message, message
 
 
@@ -157,7 +158,7 @@ def _oracle_gpt(**mistake):
     ({"positions": False}, "position embeddings", "post-LN"),
 ])
 def test_gpt_forward_hints_follow_the_evidence(mistake, says, not_says) -> None:
-    message = _failure(lambda impl: test_m4_gpt.test_gpt_forward_matches_oracle(impl, True), _oracle_gpt(**mistake))
+    message = failure(lambda impl: test_m4_gpt.test_gpt_forward_matches_oracle(impl, True), _oracle_gpt(**mistake))
     assert says in message and not_says not in message, message
 
 
@@ -168,17 +169,17 @@ def test_gpt_forward_returning_only_the_last_position_is_named() -> None:
 
     impl = adapter(to_numpy=np.asarray, gpt_model=lambda config, state, dtype=np.float64: (config, state),
                    gpt_forward=last_only)
-    message = _failure(test_m4_gpt.test_gpt_forward_without_targets_and_short_sequences, impl)
+    message = failure(test_m4_gpt.test_gpt_forward_without_targets_and_short_sequences, impl)
     assert "LAST position" in message and "nanoGPT" in message, message
 
 
 def test_gpt_forward_returning_one_tensor_is_named() -> None:
     impl = adapter(gpt_forward=lambda model, idx, targets=None: ref.gpt_forward(model, idx, targets)[0])
-    message = _failure(test_m4_gpt.test_gpt_forward_without_targets_and_short_sequences, impl)
+    message = failure(test_m4_gpt.test_gpt_forward_without_targets_and_short_sequences, impl)
     assert "expected a pair (logits, loss)" in message, message
 
 
 def test_a_tanh_gelu_mismatch_is_not_told_erf() -> None:
     impl = adapter(gelu=lambda x: ref.mul(ref.gelu(x), 1.001))
-    message = _failure(test_m2_nn.test_gelu_forward_is_the_tanh_approximation, impl)
+    message = failure(test_m2_nn.test_gelu_forward_is_the_tanh_approximation, impl)
     assert "erf" not in message, message
