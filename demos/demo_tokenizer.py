@@ -5,7 +5,7 @@ merges it learned (each one glues two tokens into a new one, most frequent pair 
 shows how a sentence is cut into tokens, one [bracket] per token, with the ids underneath, and
 checks that decoding gives the sentence back.
 
-    python demos/demo_tokenizer.py [--text FILE] [--vocab-size 512] [--sentence "..."] [--gpt4]
+    python demos/demo_tokenizer.py [--text FILE] [--vocab_size 512] [--sentence "..."] [--gpt4]
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def show(token: bytes) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--text", default=None, help="UTF-8 training text (default: Tiny Shakespeare if present)")
-    parser.add_argument("--vocab-size", type=int, default=512)
+    parser.add_argument("--vocab_size", "--vocab-size", type=int, default=512)
     parser.add_argument("--merges", type=int, default=20, help="how many of the first merges to print")
     parser.add_argument("--sentence", default="To be, or not to be: that is the question. We'll see, 'tis 2024!")
     parser.add_argument("--gpt4", action="store_true", help="split with GPT-4's pattern instead of GPT-2's")

@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(prog="python -m numgpt.tokenizer.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--text", default=str(DEFAULT_TEXT), help="UTF-8 text file (default: Tiny Shakespeare)")
     parser.add_argument("--runs", type=int, default=3, help="runs per figure; the median is reported")
-    parser.add_argument("--vocab-size", type=int, default=4096)
+    parser.add_argument("--vocab_size", "--vocab-size", type=int, default=4096)
     args = parser.parse_args(argv)
     path = Path(args.text)
     if not path.is_file():
