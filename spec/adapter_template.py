@@ -691,3 +691,126 @@ def step_logits(model: Any, prompt_ids: np.ndarray, continuation_ids: np.ndarray
     ``window_shift`` (see above; 1 = the last block_size tokens).
     """
     raise NotImplementedError
+
+
+# =============================================================================================
+# M8: modern blocks (RMSNorm, SwiGLU, RoPE, grouped-query attention, a Llama-style model)
+# =============================================================================================
+# Weights and inputs are tensors T as in M2-M4 (float64 for the gradient checks, float32 in ->
+# float32 out); positions are int arrays. Linear weights use Hugging Face's (out_features,
+# in_features) layout, y = x @ W.T, as stored in a Llama checkpoint, so a loader copies arrays.
+# No biases anywhere in M8.
+#
+# RoPE convention (Meta's Llama, interleaved): for head size hs the pairs are (x[..., 2i], x[..., 2i+1])
+# for i in [0, hs/2), rotated by the angle pos * theta^(-2i/hs): (a, b) -> (a cos - b sin, a sin + b cos).
+# Hugging Face checkpoints use "rotate_half" instead, pairing (x[i], x[i + hs/2]), with the rows of
+# q_proj/k_proj permuted to match: within each head, HF row i and row i + hs/2 are Meta's rows 2i and
+# 2i + 1. Loading HF weights into an interleaved implementation reorders those rows (spec/oracle.py,
+# ``hf_rows_to_interleaved``); both layouts give the same attention scores.
+# GQA: n_kv_head divides n_head; query head h uses kv head h // (n_head // n_kv_head) (HF's repeat_kv
+# order); n_kv_head == n_head is multi-head, n_kv_head == 1 multi-query attention.
+#
+# Llama config dicts carry: block_size, vocab_size, n_layer, n_head, n_kv_head, n_embd, ffn_hidden
+# (None: the rule below), rope_theta, norm_eps, dropout (0.0). Parameter names (HF LlamaForCausalLM):
+#   model.embed_tokens.weight (V, C), model.layers.{i}.input_layernorm.weight (C,),
+#   .self_attn.q_proj.weight (C, C), .self_attn.k_proj.weight (n_kv_head * hs, C), .self_attn.v_proj.weight
+#   (n_kv_head * hs, C), .self_attn.o_proj.weight (C, C), .post_attention_layernorm.weight (C,),
+#   .mlp.gate_proj.weight (H, C), .mlp.up_proj.weight (H, C), .mlp.down_proj.weight (C, H),
+#   model.norm.weight (C,), lm_head.weight (V, C) (untied: its own entry).
+# SwiGLU hidden size H: ffn_hidden if set, else 32 * ceil(2/3 * 4 * n_embd / 32) (2/3 of GPT-2's 4C,
+# rounded UP to a multiple of 32; n_embd 768 -> 2048).
+
+
+def rms_norm(x: Any, weight: Any, eps: float = 1e-5) -> Any:
+    """RMSNorm over the last dim: x / sqrt(mean(x^2) + eps) * weight.
+
+    x (..., C), weight (C,); returns (..., C) in x's dtype. eps goes INSIDE the root (not
+    x / (sqrt(mean(x^2)) + eps)); no mean is subtracted and there is no bias.
+    """
+    raise NotImplementedError
+
+
+def silu(x: Any) -> Any:
+    """x * sigmoid(x), elementwise, any shape; finite for |x| up to 1e3 (no exp overflow)."""
+    raise NotImplementedError
+
+
+def swiglu(x: Any, w1: Any, w3: Any, w2: Any) -> Any:
+    """The SwiGLU feed-forward w2(silu(w1 x) * w3 x): ``(silu(x @ w1.T) * (x @ w3.T)) @ w2.T``.
+
+    x (..., C); w1 = gate_proj (H, C), w3 = up_proj (H, C), w2 = down_proj (C, H); returns (..., C).
+    The silu goes on the GATE (w1), not on the up projection (w3).
+    """
+    raise NotImplementedError
+
+
+def rope(x: Any, positions: np.ndarray, theta: float = 10000.0) -> Any:
+    """Rotary position embedding of x (..., T, hs) (e.g. (B, n_head, T, hs)) at the absolute token
+    positions ``positions`` (int array (T,); with a KV cache they start at the cache length, not 0).
+
+    Meta's interleaved pairing (see above): out[..., t, 2i] = a cos - b sin, out[..., t, 2i+1] =
+    a sin + b cos with (a, b) = (x[..., t, 2i], x[..., t, 2i+1]) and angle positions[t] *
+    theta^(-2i/hs). hs is even; theta is a parameter (Llama 2: 10000; other models use other values).
+    """
+    raise NotImplementedError
+
+
+def grouped_query_attention(q: Any, k: Any, v: Any, causal: bool = True) -> Any:
+    """Attention with n_kv_head <= n_head key/value heads.
+
+    q (B, n_head, Tq, hs), k and v (B, n_kv_head, Tk, hs), n_kv_head dividing n_head; returns
+    (B, n_head, Tq, hs). Query head h attends with kv head h // (n_head // n_kv_head): the same as
+    M3's scaled_dot_product_attention on k and v with each kv head repeated n_head // n_kv_head times
+    IN PLACE (heads 0,0,1,1 for 4 over 2; not tiled 0,1,0,1). ``causal`` as in M3 (query i at
+    absolute position Tk - Tq + i). Gradients reach k and v summed over the heads sharing them.
+    """
+    raise NotImplementedError
+
+
+def llama_self_attention(x: Any, n_head: int, n_kv_head: int, q_proj: Any, k_proj: Any, v_proj: Any, o_proj: Any,
+                         theta: float = 10000.0) -> Any:
+    """Llama's causal self-attention of x (B, T, C) at positions 0..T-1 -> (B, T, C).
+
+    q = x @ q_proj.T split into n_head heads of hs = C // n_head (head h: columns [h*hs, (h+1)*hs));
+    k = x @ k_proj.T and v = x @ v_proj.T split into n_kv_head heads; rope(q) and rope(k) (NEVER v)
+    with ``theta``; causal grouped_query_attention; heads merged in order; @ o_proj.T. Weights:
+    q_proj (C, C), k_proj and v_proj (n_kv_head * hs, C), o_proj (C, C).
+    """
+    raise NotImplementedError
+
+
+def llama_block(x: Any, n_head: int, n_kv_head: int, params: dict[str, Any], theta: float = 10000.0,
+                eps: float = 1e-5) -> Any:
+    """A pre-RMSNorm Llama block, x (B, T, C) -> (B, T, C):
+
+        h = x + llama_self_attention(rms_norm(x, input_layernorm.weight, eps), ...)
+        out = h + swiglu(rms_norm(h, post_attention_layernorm.weight, eps), gate_proj, up_proj, down_proj)
+
+    ``params`` maps the block-relative HF names (``input_layernorm.weight``,
+    ``self_attn.{q,k,v,o}_proj.weight``, ``post_attention_layernorm.weight``,
+    ``mlp.{gate,up,down}_proj.weight``) to tensors T; gradients must reach every one.
+    """
+    raise NotImplementedError
+
+
+def llama_init(config: dict, seed: int) -> dict[str, np.ndarray]:
+    """A freshly initialised Llama-style model's state dict: HF name -> array, exactly the names and
+    shapes above (the SwiGLU hidden rule; k/v projections of n_kv_head heads), RMSNorm weights 1,
+    other weights random and finite. Same seed -> identical arrays; different seeds -> different."""
+    raise NotImplementedError
+
+
+def llama_model(config: dict, state_dict: dict[str, np.ndarray], dtype: Any = np.float64) -> Any:
+    """A Llama-style model handle built from a Llama config and an HF-named ``state_dict``, cast to
+    ``dtype``. The handle works with the M4 functions and M7 generation, unchanged in meaning:
+
+    * ``gpt_parameters(model)``: the live leaves by HF name (lm_head.weight included: untied);
+    * ``gpt_forward(model, idx, targets)``: (logits (B, T, V), loss); x = embed_tokens[idx] (no
+      position embedding: positions enter through RoPE only), the blocks, rms_norm(model.norm),
+      logits = x @ lm_head.weight.T; causal; T > block_size a clear error;
+    * ``gpt_train_mode``; ``generate`` / ``step_logits``: the KV cache holds n_kv_head heads per
+      layer, and the keys of token t are rotated at its absolute position in the window (the cache
+      length when it is fed), so cached decoding equals recomputing the window (float64: 1e-10).
+
+    A missing or unexpected key or a wrong shape: a clear error naming the parameter."""
+    raise NotImplementedError

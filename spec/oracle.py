@@ -246,3 +246,161 @@ def gpt_train_flops(config: dict, n_params: int, batch: int, T: int) -> float:
     plus 12 L T C per token for attention (the PaLM / nanoGPT estimate)."""
     tokens = batch * T
     return 6.0 * n_params * tokens + 12.0 * config["n_layer"] * T * config["n_embd"] * tokens
+
+
+# ----------------------------------------------------------------------------- M8: modern blocks
+# Llama conventions (the M8 contracts): Linear weights in Hugging Face's (out_features, in_features)
+# layout, y = x @ W.T; RMSNorm's eps inside the root; SwiGLU w2(silu(w1 x) * w3 x); RoPE pairs
+# (x[2i], x[2i+1]) (Meta's interleaved layout) rotated by pos * theta^(-2i/hs); query head h reads kv
+# head h // (n_head // n_kv_head).
+
+RMS_EPS = 1e-5
+
+
+def rms_norm(x: np.ndarray, w: np.ndarray | None, eps: float = RMS_EPS) -> np.ndarray:
+    """x / sqrt(mean(x^2) + eps) * w over the last dim (eps INSIDE the root)."""
+    x = f64(x)
+    y = x / np.sqrt((x * x).mean(axis=-1, keepdims=True) + eps)
+    return y if w is None else y * f64(w)
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    x = f64(x)
+    return 0.5 * (1.0 + np.tanh(0.5 * x))  # = 1 / (1 + exp(-x)), without overflow
+
+
+def silu(x: np.ndarray) -> np.ndarray:
+    """x * sigmoid(x)."""
+    return f64(x) * sigmoid(x)
+
+
+def swiglu(x: np.ndarray, w1: np.ndarray, w3: np.ndarray, w2: np.ndarray) -> np.ndarray:
+    """w2(silu(w1 x) * w3 x) with HF weights: w1 = gate_proj (H, C), w3 = up_proj (H, C), w2 = down_proj (C, H)."""
+    x = f64(x)
+    return (silu(x @ f64(w1).T) * (x @ f64(w3).T)) @ f64(w2).T
+
+
+def swiglu_hidden(n_embd: int, ffn_hidden: int | None = None) -> int:
+    """The SwiGLU hidden size: ffn_hidden if given, else 2/3 of 4 * n_embd rounded UP to a multiple of 32."""
+    return ffn_hidden if ffn_hidden else 32 * math.ceil(2 * 4 * n_embd / 3 / 32)
+
+
+def rope(x: np.ndarray, positions: np.ndarray, theta: float = 10000.0) -> np.ndarray:
+    """Rotary embedding of x (..., T, hs) at integer ``positions`` (T,), as complex multiplication:
+    the pair (x[2i], x[2i+1]) is the complex number x[2i] + i x[2i+1], multiplied by
+    exp(i * pos * theta^(-2i/hs))."""
+    x = f64(x)
+    hs = x.shape[-1]
+    freqs = theta ** (-np.arange(0, hs, 2) / hs)  # (hs/2,)
+    z = x[..., 0::2] + 1j * x[..., 1::2]
+    z = z * np.exp(1j * np.asarray(positions, dtype=np.float64)[:, None] * freqs[None, :])  # (..., T, hs/2)
+    out = np.empty_like(x)
+    out[..., 0::2], out[..., 1::2] = z.real, z.imag
+    return out
+
+
+def rope_rotate_half(x: np.ndarray, positions: np.ndarray, theta: float = 10000.0) -> np.ndarray:
+    """Hugging Face's layout: the pair (x[i], x[i + hs/2]) is rotated by the angle of frequency i. NOT the
+    contract's pairing; a q/k projection whose rows are permuted to HF's layout gives the same scores."""
+    x = f64(x)
+    half = x.shape[-1] // 2
+    perm = np.stack([np.arange(half), np.arange(half) + half], axis=-1).reshape(-1)  # HF -> interleaved
+    out = np.empty_like(x)
+    out[..., perm] = rope(x[..., perm], positions, theta)
+    return out
+
+
+def hf_rows_to_interleaved(w: np.ndarray, n_heads: int) -> np.ndarray:
+    """A q_proj/k_proj weight (n_heads * hs, C) in HF's rotate_half row order, reordered so that the
+    interleaved RoPE gives the same attention scores: within each head, row i and row i + hs/2 become
+    rows 2i and 2i + 1."""
+    w = f64(w)
+    hs = w.shape[0] // n_heads
+    half = np.arange(hs // 2)
+    perm = np.stack([half, half + hs // 2], axis=-1).reshape(-1)
+    return w.reshape(n_heads, hs, -1)[:, perm].reshape(w.shape)
+
+
+def grouped_query_attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, causal: bool = True) -> np.ndarray:
+    """q (B, nh, Tq, hs), k and v (B, nkv, Tk, hs): query head h attends with kv head h // (nh // nkv),
+    i.e. multi-head attention over k and v with each kv head repeated nh // nkv times in place."""
+    nh, nkv = q.shape[1], k.shape[1]
+    heads = np.arange(nh) // (nh // nkv)
+    return attention(q, f64(k)[:, heads], f64(v)[:, heads], causal=causal)
+
+
+def llama_self_attention(x: np.ndarray, n_head: int, n_kv_head: int, wq: np.ndarray, wk: np.ndarray,
+                         wv: np.ndarray, wo: np.ndarray, theta: float = 10000.0, positions: np.ndarray | None = None,
+                         rotate_v: bool = False) -> np.ndarray:
+    """Llama attention of x (B, T, C): q = x wq^T (heads of hs = C // n_head), k = x wk^T, v = x wv^T
+    (n_kv_head heads), RoPE on q and k at ``positions`` (default 0..T-1), causal GQA, o_proj.
+    ``rotate_v`` (RoPE applied to v too) is NOT the contract: it builds a known mistake for a hint."""
+    x = f64(x)
+    B, T, C = x.shape
+    hs = C // n_head
+    pos = np.arange(T) if positions is None else np.asarray(positions)
+    split = lambda y, h: y.reshape(B, T, h, hs).transpose(0, 2, 1, 3)  # noqa: E731
+    q = rope(split(x @ f64(wq).T, n_head), pos, theta)
+    k = rope(split(x @ f64(wk).T, n_kv_head), pos, theta)
+    v = split(x @ f64(wv).T, n_kv_head)
+    if rotate_v:
+        v = rope(v, pos, theta)
+    y = grouped_query_attention(q, k, v, causal=True)  # (B, nh, T, hs)
+    return y.transpose(0, 2, 1, 3).reshape(B, T, n_head * hs) @ f64(wo).T
+
+
+LLAMA_BLOCK_KEYS = ("input_layernorm.weight", "self_attn.q_proj.weight", "self_attn.k_proj.weight",
+                    "self_attn.v_proj.weight", "self_attn.o_proj.weight", "post_attention_layernorm.weight",
+                    "mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight")
+
+
+def llama_block(x: np.ndarray, n_head: int, n_kv_head: int, p: dict[str, np.ndarray], theta: float = 10000.0,
+                eps: float = RMS_EPS, **mistakes: Any) -> np.ndarray:
+    """Pre-RMSNorm Llama block: h = x + attn(rms(x)), out = h + swiglu(rms(h)); block-relative HF names."""
+    x = f64(x)
+    h = x + llama_self_attention(rms_norm(x, p["input_layernorm.weight"], eps), n_head, n_kv_head,
+                                 p["self_attn.q_proj.weight"], p["self_attn.k_proj.weight"],
+                                 p["self_attn.v_proj.weight"], p["self_attn.o_proj.weight"], theta, **mistakes)
+    return h + swiglu(rms_norm(h, p["post_attention_layernorm.weight"], eps), p["mlp.gate_proj.weight"],
+                      p["mlp.up_proj.weight"], p["mlp.down_proj.weight"])
+
+
+def llama_param_shapes(config: dict) -> dict[str, tuple[int, ...]]:
+    """Every parameter of a Llama-style model by Hugging Face name, (out, in) for Linear weights; no biases,
+    an untied lm_head."""
+    C, V, L, nh = config["n_embd"], config["vocab_size"], config["n_layer"], config["n_head"]
+    nkv = config.get("n_kv_head") or nh
+    kv = nkv * (C // nh)
+    H = swiglu_hidden(C, config.get("ffn_hidden"))
+    shapes = {"model.embed_tokens.weight": (V, C)}
+    per_block = {"input_layernorm.weight": (C,), "self_attn.q_proj.weight": (C, C), "self_attn.k_proj.weight": (kv, C),
+                 "self_attn.v_proj.weight": (kv, C), "self_attn.o_proj.weight": (C, C),
+                 "post_attention_layernorm.weight": (C,), "mlp.gate_proj.weight": (H, C), "mlp.up_proj.weight": (H, C),
+                 "mlp.down_proj.weight": (C, H)}
+    for i in range(L):
+        shapes.update({f"model.layers.{i}.{k}": s for k, s in per_block.items()})
+    shapes["model.norm.weight"] = (C,)
+    shapes["lm_head.weight"] = (V, C)
+    return shapes
+
+
+def random_llama_state(config: dict, seed: int, scale: float = 0.3) -> dict[str, np.ndarray]:
+    """A float64 Llama state dict with non-trivial values (norm weights near 1, weights N(0, scale^2))."""
+    rng = np.random.default_rng(seed)
+    return {name: (1.0 + 0.1 * rng.standard_normal(shape)) if name.endswith("norm.weight")
+            else scale * rng.standard_normal(shape) for name, shape in llama_param_shapes(config).items()}
+
+
+def llama_forward(config: dict, state: dict[str, np.ndarray], idx: np.ndarray, targets: np.ndarray | None = None,
+                  **mistakes: Any) -> tuple[np.ndarray, float | None]:
+    """Logits (B, T, V) and mean cross-entropy (targets != -1) of a Llama-style model: embed_tokens,
+    blocks (positions 0..T-1 through RoPE only), final RMSNorm model.norm, untied lm_head."""
+    idx = np.asarray(idx)
+    x = embedding(idx, state["model.embed_tokens.weight"])
+    theta, eps = config.get("rope_theta", 10000.0), config.get("norm_eps", RMS_EPS)
+    for i in range(config["n_layer"]):
+        prefix = f"model.layers.{i}."
+        x = llama_block(x, config["n_head"], config.get("n_kv_head") or config["n_head"],
+                        {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}, theta, eps, **mistakes)
+    logits = rms_norm(x, state["model.norm.weight"], eps) @ f64(state["lm_head.weight"]).T
+    return logits, None if targets is None else cross_entropy(logits, targets)

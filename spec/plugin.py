@@ -43,6 +43,7 @@ MILESTONES = {
     "M5": "BPE tokenizer",
     "M6": "training",
     "M7": "sampling",
+    "M8": "modern blocks",
 }
 NOT_IMPLEMENTED = "not implemented"
 OUTCOMES = ("passed", "failed", NOT_IMPLEMENTED, "skipped")

@@ -362,3 +362,90 @@ def step_logits(model: GPT, prompt_ids: np.ndarray, continuation_ids: np.ndarray
                 window_shift: int = 1) -> np.ndarray:
     return _teacher_forced(_sampling.Decoder(model, use_cache=use_cache, window_shift=window_shift), prompt_ids,
                            continuation_ids)
+
+
+# =============================================================================================
+# M8: modern blocks
+# =============================================================================================
+# numgpt's Llama-style model is GPT with GPTConfig.llama(...): RMSNorm, SwiGLU, RoPE, n_kv_head, no
+# biases, an untied lm_head, Hugging Face parameter names. Until numgpt has these blocks (branch
+# `blocks`), every M8 function reports "not implemented" with the missing name.
+try:
+    from numgpt.attention import apply_rope as _apply_rope  # noqa: E402
+    _M8_MISSING = None if all(hasattr(F, n) for n in ("rms_norm", "silu", "swiglu")) and hasattr(GPTConfig, "llama") \
+        else "numgpt.nn.functional.rms_norm/silu/swiglu or GPTConfig.llama"
+except ImportError as _e:
+    _M8_MISSING = str(_e)
+
+
+def _m8() -> None:
+    if _M8_MISSING:
+        raise NotImplementedError(f"numgpt has no M8 blocks yet ({_M8_MISSING})")
+
+
+def _llama_config(config: dict) -> GPTConfig:
+    return GPTConfig.llama(**{k: v for k, v in config.items() if v is not None})
+
+
+def rms_norm(x: Tensor, weight: Tensor, eps: float = 1e-5) -> Tensor:
+    _m8()
+    return F.rms_norm(x, weight, eps)
+
+
+def silu(x: Tensor) -> Tensor:
+    _m8()
+    return F.silu(x)
+
+
+def swiglu(x: Tensor, w1: Tensor, w3: Tensor, w2: Tensor) -> Tensor:
+    _m8()
+    return F.swiglu(x, w1, w3, w2)
+
+
+def rope(x: Tensor, positions: np.ndarray, theta: float = 10000.0) -> Tensor:
+    _m8()
+    return _apply_rope(x, np.asarray(positions), theta)
+
+
+def grouped_query_attention(q: Tensor, k: Tensor, v: Tensor, causal: bool = True) -> Tensor:
+    _m8()
+    return attention.scaled_dot_product_attention(q, k, v, causal=causal)  # the fused node groups kv heads
+
+
+def _llama_block(x: Tensor, n_head: int, n_kv_head: int, theta: float, eps: float) -> Block:
+    config = _llama_config(dict(block_size=x.shape[-2], vocab_size=1, n_layer=1, n_head=n_head, n_kv_head=n_kv_head,
+                                n_embd=x.shape[-1], rope_theta=theta, norm_eps=eps, dropout=0.0))
+    return Block(config, dtype=x.dtype)
+
+
+def llama_self_attention(x: Tensor, n_head: int, n_kv_head: int, q_proj: Tensor, k_proj: Tensor, v_proj: Tensor,
+                         o_proj: Tensor, theta: float = 10000.0) -> Tensor:
+    _m8()
+    attn = _llama_block(x, n_head, n_kv_head, theta, 1e-5).self_attn
+    return _use_tensors(attn, {"q_proj.weight": q_proj, "k_proj.weight": k_proj, "v_proj.weight": v_proj,
+                               "o_proj.weight": o_proj})(x)
+
+
+def llama_block(x: Tensor, n_head: int, n_kv_head: int, params: dict[str, Tensor], theta: float = 10000.0,
+                eps: float = 1e-5) -> Tensor:
+    _m8()
+    block = _llama_block(x, n_head, n_kv_head, theta, eps)
+    hidden = params["mlp.gate_proj.weight"].shape[0]
+    if hidden != block.mlp.gate_proj.weight.shape[0]:  # the spec's blocks may use any hidden size
+        config = _llama_config(dict(block_size=x.shape[-2], vocab_size=1, n_layer=1, n_head=n_head,
+                                    n_kv_head=n_kv_head, n_embd=x.shape[-1], rope_theta=theta, norm_eps=eps,
+                                    dropout=0.0, ffn_hidden=hidden))
+        block = Block(config, dtype=x.dtype)
+    return _use_tensors(block, params)(x)
+
+
+def llama_init(config: dict, seed: int) -> dict[str, np.ndarray]:
+    _m8()
+    return GPT(_llama_config(config), seed=seed).state_dict()
+
+
+def llama_model(config: dict, state_dict: dict[str, np.ndarray], dtype=np.float64) -> GPT:
+    _m8()
+    model = GPT(_llama_config(config), seed=0, dtype=dtype)
+    model.load_state_dict(state_dict)
+    return model
