@@ -239,6 +239,22 @@ def test_gqa_float32(impl):
     assert_close(got, oracle.grouped_query_attention(q, k, v), F32_RTOL, F32_ATOL, "float32 GQA vs the float64 oracle")
 
 
+def test_gqa_kv_heads_not_dividing_is_a_clear_error(impl):
+    """n_head 4 with n_kv_head 3: a clear error naming both head counts (not an IndexError deep inside)."""
+    q, k, v = gqa_inputs(4, 3)
+    with assert_clear_error("grouped_query_attention with 4 query heads and 3 kv heads",
+                            names=[r"(?<!\d)4(?!\d)", r"(?<!\d)3(?!\d)"],
+                            hint="n_kv_head must divide n_head: say so, naming both"):
+        impl.grouped_query_attention(T(impl, q), T(impl, k), T(impl, v))
+
+
+def test_rope_odd_head_size_is_a_clear_error(impl):
+    """RoPE rotates pairs: a head size of 7 is a clear error naming it."""
+    with assert_clear_error("rope on x with head size 7", names=[r"(?<!\d)7(?!\d)"],
+                            hint="the last dim must be even (pairs (x[2i], x[2i+1]))"):
+        impl.rope(T(impl, rand((1, 2, 3, 7), 40)), np.arange(3))
+
+
 # ----------------------------------------------------------------------------- Llama attention and block
 
 

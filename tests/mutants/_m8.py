@@ -50,6 +50,8 @@ def rope(x, positions, theta=10000.0):
     if BROKEN["rope_positions_from_one"]:
         positions = positions + 1
     hs = x.shape[-1]
+    if hs % 2:
+        raise ValueError(f"rope needs an even head size (pairs x[2i], x[2i+1]), got {hs}")
     base = 10000.0 if BROKEN["rope_theta_ignored"] else theta
     angles = positions[:, None].astype(np.float64) * base ** (-np.arange(0, hs, 2) / hs)[None, :]  # (T, hs/2)
     cos, sin = _const(np.cos(angles), x), _const(np.sin(angles), x)
@@ -63,6 +65,8 @@ def rope(x, positions, theta=10000.0):
 
 
 def _kv_heads(n_head, n_kv_head):
+    if n_head % n_kv_head:
+        raise ValueError(f"n_kv_head {n_kv_head} must divide n_head {n_head}")
     if BROKEN["gqa_modulo_heads"]:
         return np.arange(n_head) % n_kv_head
     return np.arange(n_head) // (n_head // n_kv_head)
