@@ -267,7 +267,7 @@ def attn_case(C=16, nh=4, nkv=2, seed=22, dtype=np.float64):
 @pytest.mark.parametrize("nkv", [4, 2, 1], ids=["MHA", "GQA", "MQA"])
 def test_llama_self_attention_matches_oracle(impl, nkv):
     x, wq, wk, wv, wo = attn_case(nkv=nkv)
-    got = as_array(impl, impl.llama_self_attention(*(T(impl, a) for a in (x,)), 4, nkv,
+    got = as_array(impl, impl.llama_self_attention(T(impl, x), 4, nkv,
                                                    *(T(impl, a) for a in (wq, wk, wv, wo)), theta=300.0))
     hint = diagnose(got, [("rope is applied to v too; it rotates q and k only",
                            oracle.llama_self_attention(x, 4, nkv, wq, wk, wv, wo, 300.0, rotate_v=True)),
