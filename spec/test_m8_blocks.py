@@ -21,7 +21,7 @@ import pytest
 from spec import oracle
 from spec.numerics import (
     CACHE_ATOL, CACHE_RTOL, CAUSAL_ATOL, F32_ATOL, F32_MODEL_ATOL, F32_MODEL_RTOL, F32_RTOL, GRAD_ATOL, GRAD_RTOL,
-    MODEL_ATOL, MODEL_RTOL, OP_ATOL, OP_RTOL, as_array, assert_clear_error, assert_close, check_grads, diagnose,
+    LARGE_FD_EPS, MODEL_ATOL, MODEL_RTOL, OP_ATOL, OP_RTOL, as_array, assert_clear_error, assert_close, check_grads, diagnose,
     expect_array, finite_difference,
 )
 
@@ -253,6 +253,25 @@ def test_rope_odd_head_size_is_a_clear_error(impl):
     with assert_clear_error("rope on x with head size 7", names=[r"(?<!\d)7(?!\d)"],
                             hint="the last dim must be even (pairs (x[2i], x[2i+1]))"):
         impl.rope(T(impl, rand((1, 2, 3, 7), 40)), np.arange(3))
+
+
+def test_blocks_at_a_realistic_size(impl):
+    """GPT-2-small-sized inputs (C = 768, hs = 64, T = 64): a fused op may take another code path for large
+    inputs. Forward vs oracle, gradients on sampled coordinates (finite-difference step LARGE_FD_EPS)."""
+    x, w = rand((2, 64, 768), 41), 1.0 + 0.1 * rand((768,), 42)
+    assert_close(as_array(impl, impl.rms_norm(T(impl, x), T(impl, w))), oracle.rms_norm(x, w), OP_RTOL, OP_ATOL,
+                 "rms_norm(x (2, 64, 768)) vs oracle at a realistic size")
+    check_grads(impl, impl.rms_norm, [x, w], max_coords=4, eps=LARGE_FD_EPS,
+                what="rms_norm(x (2, 64, 768)) gradients at a realistic size")
+    h = rand((2, 12, 64, 64), 43)
+    assert_close(as_array(impl, impl.rope(T(impl, h), np.arange(64) + 100)), oracle.rope(h, np.arange(64) + 100),
+                 OP_RTOL, OP_ATOL, "rope(x (2, 12, 64, 64), positions 100..163) vs oracle at a realistic size")
+    check_grads(impl, lambda h: impl.rope(h, np.arange(64) + 100), [h], max_coords=4, eps=LARGE_FD_EPS,
+                what="rope(x (2, 12, 64, 64)) gradient at a realistic size")
+    q, k, v = rand((1, 8, 64, 32), 44), rand((1, 2, 64, 32), 45), rand((1, 2, 64, 32), 46)
+    got = as_array(impl, impl.grouped_query_attention(T(impl, q), T(impl, k), T(impl, v)))
+    assert_close(got[:, :, -4:], oracle.grouped_query_attention(q[:, :, -4:], k, v), OP_RTOL, OP_ATOL,
+                 "grouped_query_attention(8 query heads over 2 kv heads, T=64) vs oracle on the last 4 queries")
 
 
 # ----------------------------------------------------------------------------- Llama attention and block
