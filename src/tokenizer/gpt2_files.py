@@ -17,7 +17,7 @@ from pathlib import Path
 from .bpe import BPETokenizer
 from .patterns import GPT2_SPLIT_PATTERN
 
-__all__ = ["bytes_to_unicode", "load_gpt2_tokenizer", "save_gpt2_tokenizer", "MERGES_VERSION", "ENDOFTEXT"]
+__all__ = ["bytes_to_unicode", "load_gpt2_tokenizer", "save_gpt2_tokenizer", "load_tokenizer_json", "MERGES_VERSION", "ENDOFTEXT"]
 
 MERGES_VERSION = "#version: 0.2"
 ENDOFTEXT = "<|endoftext|>"
@@ -85,3 +85,27 @@ def save_gpt2_tokenizer(tok: BPETokenizer, directory: str | os.PathLike) -> tupl
     merges_path.write_text("\n".join([MERGES_VERSION] + [f"{show(a)} {show(b)}" for a, b in tok.merges]) + "\n",
                            encoding="utf-8")
     return vocab_path, merges_path
+
+
+def load_tokenizer_json(path: str | os.PathLike) -> BPETokenizer:
+    """A Hugging Face ``tokenizer.json`` whose model is byte-level BPE (``model.type == "BPE"``,
+    ``pre_tokenizer.type == "ByteLevel"``, GPT-2's split pattern). Any other kind raises
+    ``ValueError`` saying "not supported" and naming the kind."""
+    try:
+        spec = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"cannot read {path}: {e}") from None
+    if not isinstance(spec, dict):
+        raise ValueError(f"{path}: expected a JSON object (a tokenizer.json), got {type(spec).__name__}")
+    model, pre_tokenizer = spec.get("model") or {}, spec.get("pre_tokenizer") or {}
+    kind, pre = model.get("type"), pre_tokenizer.get("type")
+    if kind != "BPE" or pre != "ByteLevel":
+        raise ValueError(f"{path}: tokenizer kind model.type={kind!r}, pre_tokenizer={pre!r} is not supported "
+                         f"(only byte-level BPE: model.type 'BPE' with the 'ByteLevel' pre-tokenizer)")
+    specials = {t["content"]: int(t["id"]) for t in spec.get("added_tokens") or [] if t.get("special")}
+    vocab = {int(i): _to_bytes(s, str(path)) for s, i in model["vocab"].items() if s not in specials}
+    merges = []
+    for n, m in enumerate(model.get("merges") or []):
+        left, right = m.split(" ") if isinstance(m, str) else m
+        merges.append((_to_bytes(left, f"{path}, merge #{n}"), _to_bytes(right, f"{path}, merge #{n}")))
+    return BPETokenizer(vocab, merges, specials, pattern=GPT2_SPLIT_PATTERN)
