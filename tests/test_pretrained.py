@@ -64,3 +64,17 @@ def test_missing_files_are_named(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({**CONFIG, "vocab_size": 300}))
     with pytest.raises(ValueError, match=r"no model\.safetensors"):
         load_pretrained(tmp_path)
+
+
+def test_sample_cli_init_from_a_local_hub_dir(tmp_path, capsys):
+    from numgpt.__main__ import main
+
+    hub_dir = tmp_path / "hub"
+    hub_dir.mkdir()
+    write_hub_dir(hub_dir)
+    model, tok = load_pretrained(hub_dir)
+    ids = tok.encode("hello")
+    expected = tok.decode(generate(model, np.array(ids), 8, temperature=0.0).tolist()[len(ids):])
+    assert main(["sample", "--init-from", str(hub_dir), "--prompt", "hello", "--max_new_tokens", "8",
+                 "--temperature", "0"]) == 0
+    assert capsys.readouterr().out == "hello" + expected + "\n"
