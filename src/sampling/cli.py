@@ -28,8 +28,12 @@ def add_parser(subparsers: Any) -> None:
         description="Generate text from a checkpoint written by `train`, streaming it to stdout. "
                     "(Options with underscores, as everywhere in numgpt; --top-k etc. are accepted too. In a "
                     "training config the in-training sample's settings are sample_temperature, sample_top_k.)")
-    p.add_argument("--checkpoint", required=True, metavar="PATH",
-                   help=f"a checkpoint file, or a training out_dir holding {CHECKPOINT_NAME}")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", metavar="PATH",
+                        help=f"a checkpoint file, or a training out_dir holding {CHECKPOINT_NAME}")
+    source.add_argument("--init_from", "--init-from", metavar="NAME_OR_DIR",
+                        help="a pretrained GPT-2: a hub name (gpt2, gpt2-medium, gpt2-large, gpt2-xl, org/name; "
+                             "downloaded once into the cache) or a local directory in the hub layout (docs/pretrained.md)")
     p.add_argument("--prompt", default="\n", help="text to continue (default: a newline)")
     p.add_argument("--max_new_tokens", "--max-new-tokens", type=int, default=500, metavar="N",
                    help="tokens per sample (default 500)")
@@ -64,7 +68,13 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     try:
         _check_args(args)
-        model, tokenizer, _ = load_model(args.checkpoint)
+        if getattr(args, "init_from", None):
+            from ..hub import resolve
+            from ..transformer.pretrained import load_pretrained
+
+            model, tokenizer = load_pretrained(resolve(args.init_from))
+        else:
+            model, tokenizer, _ = load_model(args.checkpoint)
         try:
             ids = tokenizer.encode(args.prompt, allowed_special="all") if args.allow_special and \
                 getattr(tokenizer, "special_tokens", None) else tokenizer.encode(args.prompt)

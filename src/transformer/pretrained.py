@@ -1,0 +1,85 @@
+"""Load a GPT-2 checkpoint in the Hugging Face hub's layout into numgpt's GPT.
+
+A directory holding ``config.json``, ``model.safetensors`` (or shards listed by
+``model.safetensors.index.json``), ``vocab.json`` and ``merges.txt``. GPT-2's tensor names are
+numgpt's (with or without the ``transformer.`` prefix), and its Conv1D weights are stored
+``(in, out)`` like numgpt's Linear, so float32 tensors become the parameters as they are: views of
+the memory-mapped file, no copy. float16/bfloat16 tensors are widened to float32. The causal-mask
+buffers (``attn.bias``, ``attn.masked_bias``) are skipped, and ``lm_head.weight`` is tied to ``wte``.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import safetensors
+from .gpt import GPT, GPTConfig
+
+__all__ = ["load_pretrained", "gpt2_config"]
+
+_SKIPPED = (".attn.bias", ".attn.masked_bias")
+
+
+def gpt2_config(cfg: dict[str, Any], where: str = "config.json") -> GPTConfig:
+    """A ``GPTConfig`` from a GPT-2 ``config.json`` (n_positions, n_embd, n_layer, n_head, vocab_size)."""
+    act = cfg.get("activation_function", "gelu_new")
+    if act not in ("gelu_new", "gelu_pytorch_tanh"):
+        raise ValueError(f"{where}: activation_function {act!r} is not supported (numgpt's GELU is the tanh "
+                         f"approximation, GPT-2's 'gelu_new')")
+    eps = cfg.get("layer_norm_epsilon", 1e-5)
+    if abs(eps - 1e-5) > 1e-12:
+        raise ValueError(f"{where}: layer_norm_epsilon {eps} is not supported (numgpt's LayerNorm uses 1e-5)")
+    try:
+        return GPTConfig(block_size=cfg["n_positions"], vocab_size=cfg["vocab_size"], n_layer=cfg["n_layer"],
+                         n_head=cfg["n_head"], n_embd=cfg["n_embd"], dropout=0.0, bias=True)
+    except KeyError as e:
+        raise ValueError(f"{where}: missing key {e.args[0]!r}") from None
+
+
+def _tensors(directory: Path, writable: bool) -> dict[str, np.ndarray]:
+    index = directory / "model.safetensors.index.json"
+    if index.is_file():
+        weight_map = json.loads(index.read_text())["weight_map"]
+        out: dict[str, np.ndarray] = {}
+        for shard in sorted(set(weight_map.values())):
+            out.update(safetensors.load(directory / shard, writable=writable))
+        return out
+    single = directory / "model.safetensors"
+    if not single.is_file():
+        raise ValueError(f"{directory}: no model.safetensors or model.safetensors.index.json (only safetensors "
+                         f"checkpoints are read: no pickle)")
+    return safetensors.load(single, writable=writable)
+
+
+def load_pretrained(path: str | os.PathLike, writable: bool = False) -> tuple[GPT, Any]:
+    """(GPT in eval mode, tokenizer) from a directory in the hub layout. ``writable``: the weights
+    are copy-on-write maps (for fine-tuning); otherwise read-only views of the file."""
+    from ..tokenizer.gpt2_files import load_gpt2_tokenizer
+
+    directory = Path(path)
+    config_path = directory / "config.json"
+    if not config_path.is_file():
+        raise ValueError(f"{directory}: no config.json (expected the hub layout: config.json, model.safetensors, "
+                         f"vocab.json, merges.txt)")
+    config = gpt2_config(json.loads(config_path.read_text()), str(config_path))
+    state = {}
+    for name, arr in _tensors(directory, writable).items():
+        if name.endswith(_SKIPPED) or name == "lm_head.weight":
+            continue
+        state[name if name.startswith("transformer.") else f"transformer.{name}"] = arr
+    model = GPT(config)
+    params = dict(model.named_parameters())
+    missing, unexpected = sorted(set(params) - set(state)), sorted(set(state) - set(params))
+    bad = [f"{k}: {state[k].shape} vs {params[k].shape}" for k in params if k in state and state[k].shape != params[k].shape]
+    if missing or unexpected or bad:
+        raise ValueError(f"{directory}: the checkpoint does not match config.json: missing {missing[:5]}, "
+                         f"unexpected {unexpected[:5]}, shape mismatches {bad[:5]}")
+    for name, p in params.items():
+        arr = state[name]
+        p.data = arr if arr.dtype == np.float32 else arr.astype(np.float32)  # float32: the file's view, no copy
+    model.eval()
+    return model, load_gpt2_tokenizer(directory / "vocab.json", directory / "merges.txt")
