@@ -140,17 +140,20 @@ class SwiGLU(Module):
 
     ``gate_proj``, ``up_proj``: LinearT(n_embd, hidden); ``down_proj``: LinearT(hidden, n_embd), init
     N(0, ``down_std``) (the model passes GPT-2's residual scaling). Weights in the HF ``(out, in)`` layout.
+    Then dropout (``dropout``, masks seeded by ``seed``), identity at the default 0.
     """
 
     def __init__(self, n_embd: int, hidden: int, bias: bool = False, dtype: Any = np.float32,
-                 rng: np.random.Generator | None = None, std: float = 0.02, down_std: float = 0.02):
+                 rng: np.random.Generator | None = None, std: float = 0.02, down_std: float = 0.02,
+                 dropout: float = 0.0, seed: Any = None):
         self.gate_proj = LinearT(n_embd, hidden, bias=bias, dtype=dtype, rng=rng, std=std)
         self.up_proj = LinearT(n_embd, hidden, bias=bias, dtype=dtype, rng=rng, std=std)
         self.down_proj = LinearT(hidden, n_embd, bias=bias, dtype=dtype, rng=rng, std=down_std)
+        self.dropout = Dropout(dropout, seed=seed)
 
     def forward(self, x: Tensor) -> Tensor:
         g, u, d = self.gate_proj, self.up_proj, self.down_proj
-        return F.swiglu(x, g.weight, u.weight, d.weight, g.bias, u.bias, d.bias)
+        return self.dropout(F.swiglu(x, g.weight, u.weight, d.weight, g.bias, u.bias, d.bias))
 
     def __repr__(self) -> str:
         return f"SwiGLU({self.gate_proj.in_features}, hidden={self.gate_proj.out_features}, bias={self.gate_proj.bias is not None})"
