@@ -129,3 +129,13 @@ def test_llama_state_dict_round_trip():
     np.testing.assert_array_equal(a(idx)[0].data, b(idx)[0].data)
     with pytest.raises(Exception, match="model.layers.0.self_attn.q_proj.weight"):
         b.load_state_dict({k: v for k, v in a.state_dict().items() if "q_proj" not in k})
+
+
+def test_bench_flop_count_and_gemm_shapes_follow_the_config():
+    from numgpt.training.bench import flop_params, model_gemm_shapes
+    gpt2, llama = GPT(dict(SMALL, n_kv_head=None)), GPT(GPTConfig.llama(**SMALL))
+    assert flop_params(gpt2) == gpt2.num_parameters()  # tied: the embedding is the LM head's matmul
+    assert flop_params(llama) == llama.num_parameters() - 13 * 16  # untied: the lookup table is no matmul
+    H = GPTConfig.llama(**SMALL).hidden_size
+    shapes = model_gemm_shapes(2, 8, 16, 13, qkv=32, hidden=H)
+    assert (16, 16, 32) in shapes and (16, 16, H) in shapes and (16, H, 16) in shapes

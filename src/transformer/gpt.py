@@ -55,8 +55,8 @@ class GPTConfig:
     (which lack the newer keys) load unchanged. ``GPTConfig.llama(...)`` picks the Llama family.
 
     norm: "layernorm" (with bias if ``bias``) | "rmsnorm"; eps ``norm_eps`` (inside the root).
-    mlp: "gelu" (hidden 4 n_embd) | "swiglu" (hidden ``ffn_hidden``, or by default
-        ``32 * ceil(8 n_embd / 3 / 32)``: Llama's 2/3 of 4 n_embd rounded up to a multiple of 32).
+    mlp: "gelu" | "swiglu"; hidden width ``ffn_hidden`` if set, else 4 n_embd (gelu) or
+        ``32 * ceil(8 n_embd / 3 / 32)`` (swiglu: Llama's 2/3 of 4 n_embd, rounded up to a multiple of 32).
     positions: "learned" (``wpe``, GPT-2 names) | "rope" (rotary, base ``rope_theta``; HF Llama names).
     n_kv_head: kv heads of grouped-query attention (None = n_head; must divide n_head; 1 = multi-query).
     tie_embeddings: the LM head reuses the token embedding (True) or has its own ``lm_head.weight``.
@@ -128,7 +128,7 @@ class GPTConfig:
 
     @property
     def hidden_size(self) -> int:
-        """The MLP's hidden width: 4 n_embd for gelu; ffn_hidden or 32 * ceil(8 n_embd / 3 / 32) for swiglu."""
+        """The MLP's hidden width: ffn_hidden if set, else 4 n_embd (gelu) or 32 * ceil(8 n_embd / 3 / 32) (swiglu)."""
         if self.ffn_hidden is not None:
             return self.ffn_hidden
         return 4 * self.n_embd if self.mlp == "gelu" else 32 * math.ceil(8 * self.n_embd / 3 / 32)
