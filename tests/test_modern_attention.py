@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from numgpt.attention import (
-    LayerKVCache, apply_rope, causal_self_attention, hf_to_interleaved_rows, interleaved_to_hf_rows,
-    scaled_dot_product_attention, self_attention,
+    LayerKVCache,
+    apply_rope,
+    causal_self_attention,
+    hf_to_interleaved_rows,
+    interleaved_to_hf_rows,
+    scaled_dot_product_attention,
+    self_attention,
 )
 from numgpt.attention.attention import cached_self_attention
 from numgpt.tensor import Tensor, gradcheck

@@ -3,10 +3,9 @@ hand-written backward) against their compositions from Tensor ops and against ce
 in float64; float32 in/out; stability; bad input named."""
 from __future__ import annotations
 
+import numgpt.nn.functional as F
 import numpy as np
 import pytest
-
-import numgpt.nn.functional as F
 from numgpt.nn import LinearT, RMSNorm, SwiGLU
 from numgpt.tensor import Tensor, gradcheck
 

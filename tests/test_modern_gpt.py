@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from numgpt.attention import apply_rope, scaled_dot_product_attention
 from numgpt.sampling import generate
 from numgpt.tensor import Tensor, gradcheck

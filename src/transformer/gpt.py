@@ -47,6 +47,10 @@ from ..tensor import Tensor, is_grad_enabled, no_grad
 __all__ = ["GPTConfig", "MLP", "Block", "GPT", "make_mlp", "make_norm"]
 
 
+# the values of GPTConfig's string fields (the first is the default, GPT-2's)
+_CHOICES = {"norm": ("layernorm", "rmsnorm"), "mlp": ("gelu", "swiglu"), "positions": ("learned", "rope")}
+
+
 @dataclass
 class GPTConfig:
     """Model hyperparameters (defaults: GPT-2 124M with the vocab padded to 50304).
@@ -78,8 +82,6 @@ class GPTConfig:
     norm_eps: float = 1e-5
     ffn_hidden: int | None = None
 
-    _CHOICES = {"norm": ("layernorm", "rmsnorm"), "mlp": ("gelu", "swiglu"), "positions": ("learned", "rope")}
-
     def __post_init__(self) -> None:
         optional = [n for n in ("n_kv_head", "ffn_hidden") if getattr(self, n) is not None]
         for name in ("block_size", "vocab_size", "n_layer", "n_head", "n_embd", *optional):
@@ -87,7 +89,7 @@ class GPTConfig:
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
                 raise ValueError(f"GPTConfig.{name} must be a positive integer, got {value!r}")
             setattr(self, name, int(value))
-        for name, choices in self._CHOICES.items():
+        for name, choices in _CHOICES.items():
             if getattr(self, name) not in choices:
                 raise ValueError(f"GPTConfig.{name} must be one of {list(choices)}, got {getattr(self, name)!r}")
         for name in ("rope_theta", "norm_eps"):
