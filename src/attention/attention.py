@@ -18,6 +18,12 @@ backward, given ``g = dL/dy``::
     dq = dS @ k * s,   dk = dS^T @ q * s
 
 All of it is batched ``np.matmul`` over the leading dims: no Python loop over batch, heads or time.
+
+Grouped-query attention (GQA): k and v may have ``n_kv_head`` heads, a divisor of the queries'
+``n_head``; query head h uses kv head ``h // (n_head // n_kv_head)`` (Hugging Face's ``repeat_kv``
+order; n_kv_head == n_head is multi-head, 1 is multi-query). The kv heads are repeated for the
+kernels, and the backward sums each group's dk, dv back onto its kv head. The KV cache stores the
+n_kv_head heads only.
 """
 from __future__ import annotations
 
@@ -27,13 +33,15 @@ from typing import Any
 
 import numpy as np
 
-from ..nn import Dropout, Linear, Module
+from ..nn import Dropout, Linear, LinearT, Module
 from ..nn.functional import check_dropout_p, softmax_, softmax_backward
 from ..tensor import Tensor
+from .rope import rope_tables, rotate
 
 __all__ = [
-    "scaled_dot_product_attention", "attention_weights", "causal_self_attention", "CausalSelfAttention",
-    "KVCache", "LayerKVCache", "cached_attention", "causal_bias",
+    "scaled_dot_product_attention", "attention_weights", "causal_self_attention", "self_attention",
+    "CausalSelfAttention", "KVCache", "LayerKVCache", "cached_attention", "cached_self_attention", "causal_bias",
+    "kv_group_size", "LlamaAttention",
 ]
 
 
@@ -153,6 +161,27 @@ def _dropout_keep(shape: tuple[int, ...], p: float, rng: np.random.Generator | N
     return keep
 
 
+def kv_group_size(n_head: int, n_kv_head: int) -> int:
+    """How many query heads share one kv head (``n_head // n_kv_head``); ValueError naming both
+    counts when n_kv_head does not divide n_head."""
+    if n_kv_head <= 0 or n_head % n_kv_head:
+        raise ValueError(f"grouped-query attention needs n_kv_head dividing n_head, got n_head={n_head}, "
+                         f"n_kv_head={n_kv_head}")
+    return n_head // n_kv_head
+
+
+def _repeat_kv(x: np.ndarray, group: int) -> np.ndarray:
+    """(..., n_kv_head, T, hs) -> (..., n_head, T, hs): kv head j serves query heads j*group .. j*group+group-1."""
+    return x if group == 1 else np.repeat(x, group, axis=-3)
+
+
+def _sum_groups(d: np.ndarray, group: int) -> np.ndarray:
+    """The backward of ``_repeat_kv``: sum the gradients of each group of query heads."""
+    if group == 1:
+        return d
+    return d.reshape(*d.shape[:-3], d.shape[-3] // group, group, *d.shape[-2:]).sum(axis=-3)
+
+
 # ----------------------------------------------------------------------------- public ops
 
 
@@ -161,7 +190,9 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, causal: bool =
     """``softmax(q k^T / sqrt(hs) + mask) v`` as one fused graph node.
 
     Args:
-        q: ``(..., Tq, hs)``; k, v: ``(..., Tk, hs)`` (leading dims broadcast).
+        q: ``(..., Tq, hs)``; k, v: ``(..., Tk, hs)`` (leading dims broadcast). Grouped-query: q
+            ``(B, n_head, Tq, hs)`` with k, v ``(B, n_kv_head, Tk, hs)``, n_kv_head dividing n_head
+            (query head h uses kv head ``h // (n_head // n_kv_head)``).
         causal: query i may only attend to keys ``j <= Tk - Tq + i`` (with Tq == Tk: ``j <= i``;
             with Tq < Tk the queries are the last Tq positions, as when decoding with a cache).
         mask: optional boolean array broadcastable to ``(..., Tq, Tk)``, True = may attend; combined
@@ -181,19 +212,24 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, causal: bool =
             f"scaled_dot_product_attention: shapes q {q.shape}, k {k.shape}, v {v.shape} do not fit: q and k need "
             f"the same head size (last dim), k and v the same (Tk, head_size)"
         )
+    group = 1
+    if q.ndim >= 3 and k.ndim >= 3 and k.shape[-3] not in (q.shape[-3], 1):
+        group = kv_group_size(q.shape[-3], k.shape[-3])
     tq, tk = q.shape[-2], k.shape[-2]
     if causal and tq > tk:
         raise ValueError(f"causal attention needs Tq <= Tk (queries are the last Tq of Tk positions), got Tq={tq}, Tk={tk}")
     dtype = np.result_type(q.dtype, k.dtype, v.dtype)
     bias_t = _mask_bias_t(mask, causal, tq, tk, dtype)
+    kr, vr = _repeat_kv(k.data, group), _repeat_kv(v.data, group)
     keep = None
     if dropout_p:
-        lead = np.broadcast_shapes(q.shape[:-2], k.shape[:-2])
+        lead = np.broadcast_shapes(q.shape[:-2], kr.shape[:-2])
         keep = _dropout_keep(lead + (tq, tk), dropout_p, rng, dtype)
-    y, saved = _attend(q.data, k.data, v.data, bias_t, keep)
+    y, saved = _attend(q.data, kr, vr, bias_t, keep)
 
     def backward(g: np.ndarray):
-        return _attend_backward(g, saved)
+        dq, dk, dv = _attend_backward(g, saved)
+        return dq, _sum_groups(dk, group), _sum_groups(dv, group)
 
     return Tensor.from_op(y, (q, k, v), backward, "scaled_dot_product_attention")
 
@@ -246,11 +282,76 @@ def causal_self_attention(qkv: Tensor, n_head: int, dropout_p: float = 0.0,
     return Tensor.from_op(y, (qkv,), backward, "causal_self_attention")
 
 
+def _heads(x: np.ndarray, n: int) -> np.ndarray:
+    """(B, T, n*hs) -> (B, n, T, hs), a view."""
+    B, T, C = x.shape
+    return x.reshape(B, T, n, C // n).transpose(0, 2, 1, 3)
+
+
+def _merge(x: np.ndarray) -> np.ndarray:
+    """(B, n, T, hs) -> (B, T, n*hs), a new contiguous array."""
+    B, n, T, hs = x.shape
+    return x.transpose(0, 2, 1, 3).reshape(B, T, n * hs)
+
+
+def _check_qkv(q: Any, k: Any, v: Any, n_head: int, n_kv_head: int) -> int:
+    """Shapes of the per-projection inputs of ``self_attention``; returns the head size."""
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        if getattr(t, "ndim", None) != 3:
+            raise ValueError(f"self_attention: {name} must have shape (B, T, heads * head_size), got "
+                             f"{getattr(t, 'shape', type(t).__name__)}")
+    kv_group_size(n_head, n_kv_head)
+    hs = q.shape[-1] // n_head
+    if q.shape[-1] != n_head * hs or k.shape != v.shape or k.shape != (*q.shape[:2], n_kv_head * hs):
+        raise ValueError(f"self_attention: q {q.shape}, k {k.shape}, v {v.shape} do not fit n_head={n_head}, "
+                         f"n_kv_head={n_kv_head} (expected q (B, T, n_head*hs), k and v (B, T, n_kv_head*hs))")
+    return hs
+
+
+def self_attention(q: Tensor, k: Tensor, v: Tensor, n_head: int, n_kv_head: int | None = None,
+                   positions: Any = None, theta: float = 10000.0, dropout_p: float = 0.0,
+                   rng: np.random.Generator | None = None) -> Tensor:
+    """Causal grouped-query self-attention with optional RoPE, from separate projections, as one node.
+
+    Args:
+        q: ``(B, T, n_head * hs)``; k, v: ``(B, T, n_kv_head * hs)`` (the outputs of q/k/v_proj).
+        n_kv_head: None = n_head; must divide n_head (see the module docstring).
+        positions: None for no rotary embedding, else the absolute positions (T,) of the tokens:
+            q and k (not v) are rotated after the head split (``numgpt.attention.rope``).
+        dropout_p, rng: dropout on the attention weights.
+
+    Returns the merged heads ``(B, T, n_head * hs)``. Backward: the attention kernel's, then the kv
+    groups summed and the rotation undone (rotation by -angle) on dq and dk.
+    """
+    n_kv_head = n_head if n_kv_head is None else n_kv_head
+    hs = _check_qkv(q, k, v, n_head, n_kv_head)
+    group = n_head // n_kv_head
+    B, T, _ = q.shape
+    qh, kh, vh = _heads(q.data, n_head), _heads(k.data, n_kv_head), _heads(v.data, n_kv_head)
+    rope = None if positions is None else rope_tables(positions, hs, theta, q.dtype)
+    if rope is not None:
+        qh, kh = rotate(qh, *rope), rotate(kh, *rope)
+    keep = _dropout_keep((B, n_head, T, T), dropout_p, rng, q.dtype)
+    y = np.empty((B, T, n_head * hs), dtype=q.dtype)
+    _, saved = _attend(qh, _repeat_kv(kh, group), _repeat_kv(vh, group), _causal_bias_t(T, T, q.dtype), keep,
+                       out=_heads(y, n_head))
+
+    def backward(g: np.ndarray):
+        dq, dk, dv = _attend_backward(_heads(g, n_head), saved)
+        dk, dv = _sum_groups(dk, group), _sum_groups(dv, group)
+        if rope is not None:
+            cos, sin = rope
+            dq, dk = rotate(dq, cos, -sin), rotate(dk, cos, -sin)
+        return _merge(dq), _merge(dk), _merge(dv)
+
+    return Tensor.from_op(y, (q, k, v), backward, "self_attention")
+
+
 # ----------------------------------------------------------------------------- KV cache
 
 
 class LayerKVCache:
-    """One layer's cached keys and values, each ``(B, n_head, capacity, head_size)``.
+    """One layer's cached keys and values, each ``(B, n_kv_head, capacity, head_size)``.
 
     Buffers are allocated on the first ``append`` (batch size, heads, head size and dtype are taken
     from that first call); ``length`` positions are filled.
@@ -287,7 +388,7 @@ class LayerKVCache:
         return self.k[:, :, :end], self.v[:, :, :end]
 
 
-def cached_attention(qkv: np.ndarray, n_head: int, cache: LayerKVCache) -> np.ndarray:
+def cached_attention(qkv: np.ndarray, n_head: int, cache: LayerKVCache, n_kv_head: int | None = None) -> np.ndarray:
     """Multi-head causal attention for the T new positions of a decoding step, over the cache.
 
     ``qkv`` (B, T, 3C) is ``c_attn`` of the new positions only (plain array, no graph). Their
@@ -296,19 +397,41 @@ def cached_attention(qkv: np.ndarray, n_head: int, cache: LayerKVCache) -> np.nd
     merged heads (B, T, C). The usual step has T = 1: one query that may see every cached
     position, so there is no mask at all, just ``softmax(q K^T / sqrt(hs)) V``: two small batched
     matmuls over the cache and numgpt's one softmax. Several new positions (a prompt) go through
-    the training kernel ``_attend`` with the causal mask.
+    the training kernel ``_attend`` with the causal mask. With ``n_kv_head``, qkv is
+    (B, T, (n_head + 2 n_kv_head) hs): [q | k | v] with n_head, n_kv_head, n_kv_head heads.
     """
-    B, T, C3 = qkv.shape
-    q, k, v = _split_heads(qkv, n_head)  # (B, nh, T, hs) views
-    K, V = cache.append(k, v)  # (B, nh, L, hs), L = positions so far, written in place
-    if T == 1:
-        att = np.matmul(q, _t(K))  # (B, nh, 1, L) scores
-        att *= 1.0 / math.sqrt(q.shape[-1])
+    n_kv_head = n_head if n_kv_head is None else n_kv_head
+    hs = qkv.shape[-1] // (n_head + 2 * n_kv_head)
+    cq, ckv = n_head * hs, n_kv_head * hs
+    return cached_self_attention(qkv[..., :cq], qkv[..., cq:cq + ckv], qkv[..., cq + ckv:], n_head, n_kv_head, cache)
+
+
+def cached_self_attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, n_head: int, n_kv_head: int,
+                          cache: LayerKVCache, theta: float | None = None) -> np.ndarray:
+    """``self_attention`` for the T new positions of a decoding step, over the cache (plain arrays).
+
+    q (B, T, n_head*hs), k and v (B, T, n_kv_head*hs) of the new positions only; they sit at
+    absolute positions ``L0 .. L0+T-1`` (L0 = ``cache.length`` before the call). With ``theta``
+    (RoPE), q and k are rotated at those positions; the (rotated) keys and the values are appended
+    to the cache, which holds n_kv_head heads. Returns the merged heads (B, T, n_head*hs).
+    """
+    hs = _check_qkv(q, k, v, n_head, n_kv_head)
+    group = n_head // n_kv_head
+    B, T, _ = q.shape
+    qh, kh, vh = _heads(q, n_head), _heads(k, n_kv_head), _heads(v, n_kv_head)
+    if theta is not None:
+        rope = rope_tables(np.arange(cache.length, cache.length + T), hs, theta, q.dtype)
+        qh, kh = rotate(qh, *rope), rotate(kh, *rope)
+    K, V = cache.append(kh, vh)  # (B, nkv, L, hs), L = positions so far, written in place
+    if T == 1:  # one query per head: group the query heads of each kv head, no repeat of K, V
+        qg = qh.reshape(B, n_kv_head, group, hs)  # query head h = j * group + r -> (j, r)
+        att = np.matmul(qg, _t(K))  # (B, nkv, group, L) scores
+        att *= 1.0 / math.sqrt(hs)
         softmax_(att, axis=-1)
-        return np.matmul(att, V).reshape(B, 1, C3 // 3)  # (B, nh, 1, hs) is already (B, 1, nh*hs) in memory
-    y = np.empty((B, T, C3 // 3), dtype=qkv.dtype)  # heads merged: (B, T, nh, hs) viewed as (B, nh, T, hs)
-    bias_t = _causal_bias_t(T, K.shape[2], qkv.dtype)  # query i at absolute position L - T + i
-    _attend(q, K, V, bias_t, None, out=y.reshape(B, T, n_head, -1).transpose(0, 2, 1, 3))
+        return np.matmul(att, V).reshape(B, 1, n_head * hs)  # (B, nkv, group, hs) is (B, 1, nh*hs) in memory
+    y = np.empty((B, T, n_head * hs), dtype=q.dtype)
+    bias_t = _causal_bias_t(T, K.shape[2], q.dtype)  # query i at absolute position L - T + i
+    _attend(qh, _repeat_kv(K, group), _repeat_kv(V, group), bias_t, None, out=_heads(y, n_head))
     return y
 
 
@@ -328,7 +451,8 @@ class KVCache:
     absolute positions). Each forward with the cache advances ``length`` by the number of tokens
     fed. The logits equal those of recomputing the whole sequence without a cache (to rounding).
 
-    Capacity: positions are absolute and learned, so at most ``block_size`` positions fit. When
+    Capacity: at most ``block_size`` positions fit (learned positions end there; a RoPE model was
+    trained on that many and the window keeps it there too). When
     ``length + T_new`` would exceed it, the forward raises a ValueError. To continue past
     ``block_size``, ``reset()`` and re-feed a cropped context: the last ``block_size`` tokens (what
     nanoGPT recomputes every step; the cache is then full again and must be re-filled at every
@@ -388,13 +512,17 @@ class CausalSelfAttention(Module):
     contiguously (head h of q is columns ``[h*hs, (h+1)*hs)``). ``c_proj``: Linear(n_embd, n_embd),
     initialised with std 0.02/sqrt(2 n_layer) (GPT-2's residual scaling). Dropout on the attention
     weights and on the output. ``config``: a ``GPTConfig`` (or anything with its fields), which has
-    checked that ``n_embd`` is a multiple of ``n_head``.
+    checked that ``n_embd`` is a multiple of ``n_head``. With ``config.n_kv_head`` < n_head
+    (grouped-query), ``c_attn`` has ``(n_head + 2 n_kv_head) hs`` output columns [q | k | v].
     """
 
     def __init__(self, config: Any, rng: np.random.Generator | None = None, dtype: Any = np.float32,
                  seed: Any = None):
         self.n_head, self.n_embd = config.n_head, config.n_embd
-        self.c_attn = Linear(config.n_embd, 3 * config.n_embd, bias=config.bias, dtype=dtype, rng=rng)
+        self.n_kv_head = getattr(config, "n_kv_head", None) or config.n_head
+        hs = config.n_embd // config.n_head
+        self.c_attn = Linear(config.n_embd, (self.n_head + 2 * self.n_kv_head) * hs, bias=config.bias, dtype=dtype,
+                             rng=rng)
         self.c_proj = Linear(config.n_embd, config.n_embd, bias=config.bias, dtype=dtype, rng=rng,
                              std=0.02 / math.sqrt(2 * config.n_layer))
         base = () if seed is None else tuple(np.atleast_1d(seed))
@@ -403,11 +531,55 @@ class CausalSelfAttention(Module):
 
     def forward(self, x: Tensor, cache: LayerKVCache | None = None) -> Tensor:
         """x (B, T, C) -> (B, T, C). With ``cache``, x holds only the new positions (see KVCache)."""
-        qkv = self.c_attn(x)  # (B, T, 3C)
+        qkv = self.c_attn(x)  # (B, T, 3C), or (B, T, C + 2 n_kv_head hs) grouped
         if cache is None:
             # the mask is drawn inside the fused kernel, from this module's generator, under its own flag
             p = self.attn_dropout.p if self.attn_dropout.training else 0.0
-            y = causal_self_attention(qkv, self.n_head, p, self.attn_dropout.rng)  # (B, T, C)
+            if self.n_kv_head == self.n_head:
+                y = causal_self_attention(qkv, self.n_head, p, self.attn_dropout.rng)  # (B, T, C)
+            else:
+                ckv = self.n_kv_head * (self.n_embd // self.n_head)
+                q, k, v = qkv[..., :self.n_embd], qkv[..., self.n_embd:self.n_embd + ckv], qkv[..., self.n_embd + ckv:]
+                y = self_attention(q, k, v, self.n_head, self.n_kv_head, dropout_p=p, rng=self.attn_dropout.rng)
         else:
-            y = Tensor(cached_attention(qkv.data, self.n_head, cache))  # (B, T, C), no graph (inference)
+            y = Tensor(cached_attention(qkv.data, self.n_head, cache, self.n_kv_head))  # (B, T, C), no graph
         return self.resid_dropout(self.c_proj(y))
+
+
+class LlamaAttention(Module):
+    """Grouped-query causal self-attention with rotary positions, Hugging Face Llama layout.
+
+    ``q_proj``: LinearT(n_embd, n_head hs); ``k_proj``, ``v_proj``: LinearT(n_embd, n_kv_head hs);
+    ``o_proj``: LinearT(n_head hs, n_embd), init std 0.02/sqrt(2 n_layer). Weights are ``(out, in)``
+    as in HF checkpoints (q/k rows in Meta's interleaved RoPE order: see ``numgpt.attention.rope``).
+    Forward on x (B, T, C) at positions ``start .. start+T-1`` (``start`` = the cache length when
+    decoding with ``cache``, else 0). ``config``: a ``GPTConfig`` (n_head, n_kv_head, rope_theta, bias).
+    """
+
+    def __init__(self, config: Any, rng: np.random.Generator | None = None, dtype: Any = np.float32,
+                 seed: Any = None):
+        self.n_head, self.n_embd = config.n_head, config.n_embd
+        self.n_kv_head = getattr(config, "n_kv_head", None) or config.n_head
+        kv_group_size(self.n_head, self.n_kv_head)
+        self.theta = float(config.rope_theta)
+        hs = config.n_embd // config.n_head
+        C, bias = config.n_embd, config.bias
+        self.q_proj = LinearT(C, self.n_head * hs, bias=bias, dtype=dtype, rng=rng)
+        self.k_proj = LinearT(C, self.n_kv_head * hs, bias=bias, dtype=dtype, rng=rng)
+        self.v_proj = LinearT(C, self.n_kv_head * hs, bias=bias, dtype=dtype, rng=rng)
+        self.o_proj = LinearT(self.n_head * hs, C, bias=bias, dtype=dtype, rng=rng,
+                              std=0.02 / math.sqrt(2 * config.n_layer))
+        base = () if seed is None else tuple(np.atleast_1d(seed))
+        self.attn_dropout = Dropout(config.dropout, seed=None if seed is None else base + (0,))
+        self.resid_dropout = Dropout(config.dropout, seed=None if seed is None else base + (1,))
+
+    def forward(self, x: Tensor, cache: LayerKVCache | None = None) -> Tensor:
+        """x (B, T, C) -> (B, T, C). With ``cache``, x holds only the new positions (see KVCache)."""
+        q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)  # (B, T, nh hs), (B, T, nkv hs) x 2
+        if cache is None:
+            p = self.attn_dropout.p if self.attn_dropout.training else 0.0
+            y = self_attention(q, k, v, self.n_head, self.n_kv_head, positions=np.arange(x.shape[1]),
+                               theta=self.theta, dropout_p=p, rng=self.attn_dropout.rng)
+        else:
+            y = Tensor(cached_self_attention(q.data, k.data, v.data, self.n_head, self.n_kv_head, cache, self.theta))
+        return self.resid_dropout(self.o_proj(y))

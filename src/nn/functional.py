@@ -30,7 +30,8 @@ import numpy as np
 from ..tensor import Tensor
 
 __all__ = [
-    "linear", "linear_tied", "layer_norm", "embedding", "gelu", "softmax", "log_softmax",
+    "linear", "linear_t", "linear_tied", "layer_norm", "rms_norm", "embedding", "gelu", "silu", "swiglu",
+    "softmax", "log_softmax",
     "cross_entropy", "dropout", "check_dropout_p", "softmax_", "log_softmax_", "softmax_backward", "sum_along",
 ]
 
@@ -183,6 +184,13 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     return _gemm(x, weight, bias, transposed=False, op="linear")
 
 
+def linear_t(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``y = x @ weight.T + bias`` for a weight stored ``(out_features, in_features)``: the PyTorch /
+    Hugging Face layout, used by the Llama-style model so its state dict is the checkpoint's
+    arrays as they are. Same single-GEMM forward and backward as ``linear``; ``dW = g.T @ x``."""
+    return _gemm(x, weight, bias, transposed=True, op="linear_t")
+
+
 def linear_tied(x: Tensor, weight: Tensor) -> Tensor:
     """``x @ weight.T`` for a weight stored ``(out_features, in_features)``: the tied LM head,
     ``logits = x @ wte.T`` with ``wte`` of shape ``(vocab, n_embd)``. ``dW = g.T @ x`` lands directly
@@ -250,6 +258,51 @@ def layer_norm(x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float
 
     parents = tuple(p for p in (x, weight, bias) if p is not None)
     return Tensor.from_op(out.reshape(x.shape), parents, backward, "layer_norm")
+
+
+# ----------------------------------------------------------------------------- RMS norm
+
+
+def rms_norm(x: Tensor, weight: Tensor | None, eps: float = 1e-5) -> Tensor:
+    """Root-mean-square normalisation over the last dim (Llama's RMSNorm), then scale.
+
+    Forward, per row of length C: ``rstd = 1/sqrt(mean(x^2) + eps)`` (eps INSIDE the root),
+    ``xhat = x * rstd``, ``y = xhat * weight``. No mean is subtracted and there is no bias.
+
+    Backward (saved: ``xhat``, ``rstd``), with ``dxhat = g * weight``:
+    ``dx = rstd * (dxhat - xhat * mean(dxhat * xhat))``, ``dweight = sum over rows of g * xhat``.
+    """
+    _check_float("rms_norm input", x)
+    C = x.shape[-1]
+    if weight is not None:
+        _check_float("rms_norm weight", weight)
+        if weight.shape != (C,):
+            raise ValueError(f"rms_norm weight must have shape ({C},) to match the input's last dim, got {weight.shape}")
+    x2 = x.data.reshape(-1, C)
+    ms = np.einsum("ij,ij->i", x2, x2)[:, None]  # (N, 1) sum of squares
+    ms *= 1.0 / C
+    ms += eps
+    rstd = np.sqrt(ms, out=ms)
+    np.divide(1.0, rstd, out=rstd)  # (N, 1)
+    xhat = x2 * rstd  # (N, C)
+    out = xhat * weight.data if weight is not None else xhat.copy()
+    need_w = weight is not None and weight.requires_grad
+
+    def backward(g: np.ndarray):
+        g2 = g.reshape(-1, C)
+        dw = np.einsum("ij,ij->j", g2, xhat) if need_w else None
+        dx = None
+        if x.requires_grad:
+            dxhat = g2 * weight.data if weight is not None else g2.copy()  # (N, C), ours
+            m = np.einsum("ij,ij->i", dxhat, xhat)[:, None]
+            m *= 1.0 / C
+            dxhat -= xhat * m
+            dxhat *= rstd
+            dx = dxhat.reshape(x.shape)
+        return (dx,) if weight is None else (dx, dw)
+
+    parents = (x,) if weight is None else (x, weight)
+    return Tensor.from_op(out.reshape(x.shape), parents, backward, "rms_norm")
 
 
 # ----------------------------------------------------------------------------- embedding
@@ -330,6 +383,98 @@ def gelu(x: Tensor) -> Tensor:
         return (d,)
 
     return Tensor.from_op(out, (x,), backward, "gelu")
+
+
+# ----------------------------------------------------------------------------- SiLU and SwiGLU
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    """``1 / (1 + exp(-x))`` as ``0.5 (1 + tanh(x / 2))``: the same function, but tanh never
+    overflows (no warning, exact 0 / 1 in the tails) for any magnitude. A new array."""
+    s = np.multiply(x, 0.5)
+    np.tanh(s, out=s)
+    s += 1.0
+    s *= 0.5
+    return s
+
+
+def _silu_grad_(s: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """d silu / dx = ``s (1 + x (1 - s))`` with ``s = sigmoid(x)``; a new array."""
+    d = np.subtract(1.0, s)
+    d *= x
+    d += 1.0
+    d *= s
+    return d
+
+
+def silu(x: Tensor) -> Tensor:
+    """SiLU (swish): ``x * sigmoid(x)``. Backward: ``g * s (1 + x (1 - s))``, ``s = sigmoid(x)`` saved."""
+    _check_float("silu input", x)
+    xd = x.data
+    s = _sigmoid(xd)
+    return Tensor.from_op(xd * s, (x,), lambda g: (_silu_grad_(s, xd) * g,), "silu")
+
+
+def swiglu(x: Tensor, w1: Tensor, w3: Tensor, w2: Tensor, b1: Tensor | None = None, b3: Tensor | None = None,
+           b2: Tensor | None = None) -> Tensor:
+    """The SwiGLU feed-forward ``w2(silu(w1 x) * w3 x)`` as one node (Llama's MLP).
+
+    Args:
+        x: ``(..., C)``.
+        w1: gate ``(H, C)``, w3: up ``(H, C)``, w2: down ``(C, H)``: Hugging Face's ``(out, in)``
+            layout (``gate_proj``, ``up_proj``, ``down_proj``), applied as ``x @ W.T``.
+        b1, b3 ``(H,)``, b2 ``(C,)``: optional biases (Llama has none).
+
+    Forward over x flattened to (N, C): ``a = x w1^T + b1``, ``u = x w3^T + b3``, ``s = sigmoid(a)``,
+    ``m = a s u``, ``y = m w2^T + b2``. Backward, ``dm = g w2``: ``du = dm * a s``,
+    ``da = dm * u * s (1 + a (1 - s))``, ``dx = da w1 + du w3``, ``dw1 = da^T x``, ``dw3 = du^T x``,
+    ``dw2 = g^T m``; bias gradients are the column sums of da, du, g.
+    """
+    for name, t in (("input", x), ("w1 (gate)", w1), ("w3 (up)", w3), ("w2 (down)", w2)):
+        _check_float(f"swiglu {name}", t)
+    C = x.shape[-1] if x.ndim else None
+    H = w1.shape[0] if w1.ndim == 2 else None
+    if x.ndim == 0 or H is None or w1.shape != (H, C) or w3.shape != (H, C) or w2.shape != (C, H):
+        raise ValueError(
+            f"swiglu: shapes do not fit: input {x.shape}, w1 {w1.shape}, w3 {w3.shape}, w2 {w2.shape}; expected "
+            f"w1 and w3 (H, C) and w2 (C, H) for an input (..., C) (Hugging Face (out, in) layout)"
+        )
+    biases = ((b1, (H,), "b1"), (b3, (H,), "b3"), (b2, (C,), "b2"))
+    for b, shape, name in biases:
+        if b is not None:
+            _check_float(f"swiglu {name}", b)
+            if b.shape != shape:
+                raise ValueError(f"swiglu: bias {name} must have shape {shape}, got {b.shape}")
+    x2 = x.data.reshape(-1, C)
+    a = x2 @ w1.data.T  # (N, H)
+    u = x2 @ w3.data.T  # (N, H)
+    if b1 is not None:
+        a += b1.data
+    if b3 is not None:
+        u += b3.data
+    s = _sigmoid(a)
+    act = a * s  # silu(a)
+    m = act * u  # (N, H)
+    y = m @ w2.data.T  # (N, C)
+    if b2 is not None:
+        y += b2.data
+
+    def backward(g: np.ndarray):
+        g2 = g.reshape(-1, C)
+        dm = g2 @ w2.data  # (N, H)
+        du = dm * act
+        da = _silu_grad_(s, a)
+        da *= dm
+        da *= u
+        dx = (da @ w1.data + du @ w3.data).reshape(x.shape) if x.requires_grad else None
+        grads = [dx, da.T @ x2, du.T @ x2, g2.T @ m]
+        for b, d in ((b1, da), (b3, du), (b2, g2)):
+            if b is not None:
+                grads.append(sum_along(d, 0)[0])
+        return tuple(grads)
+
+    parents = (x, w1, w3, w2) + tuple(b for b, _, _ in biases if b is not None)
+    return Tensor.from_op(y.reshape(x.shape), parents, backward, "swiglu")
 
 
 # ----------------------------------------------------------------------------- softmax family

@@ -3,7 +3,9 @@
 Initialisation follows GPT-2: weights and embeddings N(0, 0.02), biases 0, LayerNorm weight 1 and
 bias 0. Weights are drawn in float64 from the given ``np.random.Generator`` and then cast, so a
 float32 and a float64 layer built from the same seed hold the same values up to rounding.
-Linear weights are stored ``(in_features, out_features)``; ``y = x @ W + b``.
+Linear weights are stored ``(in_features, out_features)``; ``y = x @ W + b``. ``LinearT`` stores
+``(out_features, in_features)`` (PyTorch / Hugging Face layout, ``y = x @ W.T + b``): the Llama-style
+model uses it so its state dict holds Hugging Face checkpoint arrays as they are.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from ..tensor import Tensor
 from . import functional as F
 from .module import Module, Parameter
 
-__all__ = ["Linear", "LayerNorm", "Embedding", "Dropout", "GELU", "normal_init"]
+__all__ = ["Linear", "LinearT", "LayerNorm", "RMSNorm", "Embedding", "Dropout", "GELU", "SwiGLU", "normal_init"]
 
 
 def normal_init(shape: tuple[int, ...], std: float, rng: np.random.Generator | None, dtype: Any) -> Parameter:
@@ -45,6 +47,24 @@ class Linear(Module):
         return f"Linear(in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None})"
 
 
+class LinearT(Linear):
+    """``y = x @ weight.T + bias``; ``weight`` is ``(out_features, in_features)`` (PyTorch / HF layout).
+
+    Init as ``Linear``: weight N(0, std) from ``rng``, bias zeros.
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype: Any = np.float32,
+                 rng: np.random.Generator | None = None, std: float = 0.02):
+        super().__init__(in_features, out_features, bias, dtype, rng, std)
+        self.weight = Parameter(np.ascontiguousarray(self.weight.data.T))  # (out, in)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.linear_t(x, self.weight, self.bias)
+
+    def __repr__(self) -> str:
+        return "LinearT" + super().__repr__()[len("Linear"):]
+
+
 class LayerNorm(Module):
     """Layer normalisation over the last dim (biased variance, ``eps`` 1e-5); weight 1, bias 0."""
 
@@ -58,6 +78,20 @@ class LayerNorm(Module):
 
     def __repr__(self) -> str:
         return f"LayerNorm({self.n}, eps={self.eps}, bias={self.bias is not None})"
+
+
+class RMSNorm(Module):
+    """Root-mean-square normalisation over the last dim (eps inside the root, default 1e-5); weight 1."""
+
+    def __init__(self, n: int, eps: float = 1e-5, dtype: Any = np.float32):
+        self.n, self.eps = n, eps
+        self.weight = Parameter(np.ones(n, dtype=dtype))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.rms_norm(x, self.weight, self.eps)
+
+    def __repr__(self) -> str:
+        return f"RMSNorm({self.n}, eps={self.eps})"
 
 
 class Embedding(Module):
@@ -99,3 +133,27 @@ class GELU(Module):
 
     def __repr__(self) -> str:
         return "GELU()"
+
+
+class SwiGLU(Module):
+    """Llama's feed-forward ``down_proj(silu(gate_proj(x)) * up_proj(x))`` (one fused node, ``F.swiglu``).
+
+    ``gate_proj``, ``up_proj``: LinearT(n_embd, hidden); ``down_proj``: LinearT(hidden, n_embd), init
+    N(0, ``down_std``) (the model passes GPT-2's residual scaling). Weights in the HF ``(out, in)`` layout.
+    Then dropout (``dropout``, masks seeded by ``seed``), identity at the default 0.
+    """
+
+    def __init__(self, n_embd: int, hidden: int, bias: bool = False, dtype: Any = np.float32,
+                 rng: np.random.Generator | None = None, std: float = 0.02, down_std: float = 0.02,
+                 dropout: float = 0.0, seed: Any = None):
+        self.gate_proj = LinearT(n_embd, hidden, bias=bias, dtype=dtype, rng=rng, std=std)
+        self.up_proj = LinearT(n_embd, hidden, bias=bias, dtype=dtype, rng=rng, std=std)
+        self.down_proj = LinearT(hidden, n_embd, bias=bias, dtype=dtype, rng=rng, std=down_std)
+        self.dropout = Dropout(dropout, seed=seed)
+
+    def forward(self, x: Tensor) -> Tensor:
+        g, u, d = self.gate_proj, self.up_proj, self.down_proj
+        return self.dropout(F.swiglu(x, g.weight, u.weight, d.weight, g.bias, u.bias, d.bias))
+
+    def __repr__(self) -> str:
+        return f"SwiGLU({self.gate_proj.in_features}, hidden={self.gate_proj.out_features}, bias={self.gate_proj.bias is not None})"

@@ -6,12 +6,15 @@ Two ways to get the next-token logits, which give the same numbers (float64: wit
   current window of the sequence and keeps the last position's logits. Step t costs a forward
   over up to ``block_size`` tokens.
 * with a KV cache (``use_cache=True``, the default): the window is run once, filling each
-  attention layer's cache with its keys and values (B, n_head, T, head_size); after that each step
+  attention layer's cache with its keys and values (B, n_kv_head, T, head_size; rotated keys for a
+  RoPE model, whose new tokens are rotated at positions offset by the cache length); after that each step
   feeds ONLY the newest token, at position ``cache.length``, and attends over the cached keys and
   values. Step t costs a forward over 1 token.
 
 The window. Position embeddings are learned and absolute (0 .. block_size - 1), so the model sees
-at most ``block_size`` tokens: a window ``ids[start:]`` of the sequence. Its start is a pure
+at most ``block_size`` tokens: a window ``ids[start:]`` of the sequence. A rotary (RoPE) model has
+no position table, but it was trained on at most ``block_size`` positions, so it uses the same
+window (its tokens at positions 0, 1, ... of the window): every config decodes past block_size. Its start is a pure
 function of the sequence length n and of ``window_shift`` (s)::
 
     start(n) = 0                                 while n <= block_size

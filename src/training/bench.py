@@ -57,19 +57,24 @@ def matmul_gflops(m: int, k: int, n: int, repeats: int = 5, dtype=np.float32) ->
     return 2.0 * m * k * n / _best_seconds(lambda: np.matmul(a, b, out=out), repeats, 0.2) / 1e9
 
 
-def model_gemm_shapes(B: int, T: int, C: int, V: int) -> list[tuple[int, int, int]]:
-    """The (m, k, n) of the GEMMs a GPT training step runs, forward and backward."""
+def model_gemm_shapes(B: int, T: int, C: int, V: int, qkv: int | None = None,
+                      hidden: int | None = None) -> list[tuple[int, int, int]]:
+    """The (m, k, n) of the GEMMs a GPT training step runs, forward and backward. ``qkv``: the width
+    of the q, k, v projections together (default 3C; less with grouped-query attention), ``hidden``
+    the MLP's (default 4C; SwiGLU's gate and up projections both have it)."""
     rows = B * T
+    qkv, hidden = qkv or 3 * C, hidden or 4 * C
     shapes = []
-    for k, n in ((C, 3 * C), (C, C), (C, 4 * C), (4 * C, C), (C, V)):
+    for k, n in ((C, qkv), (C, C), (C, hidden), (hidden, C), (C, V)):
         shapes += [(rows, k, n), (rows, n, k), (k, rows, n)]  # y = xW, dx = g W^T, dW = x^T g
     return shapes
 
 
-def matmul_peak(B: int, T: int, C: int, V: int) -> tuple[float, str]:
+def matmul_peak(B: int, T: int, C: int, V: int, qkv: int | None = None,
+                hidden: int | None = None) -> tuple[float, str]:
     """The float32 matmul peak: the best of 2048^3 and the model's own GEMM shapes."""
     best, where = matmul_gflops(2048, 2048, 2048), "2048x2048x2048"
-    for m, k, n in model_gemm_shapes(B, T, C, V):
+    for m, k, n in model_gemm_shapes(B, T, C, V, qkv, hidden):
         g = matmul_gflops(m, k, n, repeats=20)
         if g > best:
             best, where = g, f"{m}x{k}x{n}"
@@ -82,6 +87,14 @@ def matmul_peak(B: int, T: int, C: int, V: int) -> tuple[float, str]:
 def flops_per_token(n_params: int, n_layer: int, n_head: int, n_embd: int, T: int) -> float:
     """nanoGPT's estimate: 6N for the parameter GEMMs (fwd + bwd) + 12 L H Q T for attention."""
     return 6.0 * n_params + 12.0 * n_layer * n_head * (n_embd // n_head) * T
+
+
+def flop_params(model) -> int:
+    """N of ``flops_per_token``: the parameter count as the step's FLOPs see it. An untied model's
+    input embedding is a lookup, not a matmul, so it is left out (its lm_head stays); a tied one
+    counts its embedding once, as the LM head (GPT-2's count, unchanged)."""
+    n = model.num_parameters()
+    return n if model.lm_head is None else n - model.parts()[0].weight.size
 
 
 @dataclass
@@ -188,12 +201,15 @@ def run_benchmark(cfg, vocab_size: int, iters: int, warmup: int, profile_steps: 
     def batch() -> tuple[np.ndarray, np.ndarray]:
         return get_batch(data, B, T, rng)
 
+    mc = cfg.model
     n_params = model.num_parameters()
-    flops = flops_per_token(n_params, cfg.model.n_layer, cfg.model.n_head, cfg.model.n_embd, T) * cfg.tokens_per_iter
+    flops = flops_per_token(flop_params(model), mc.n_layer, mc.n_head, mc.n_embd, T) * cfg.tokens_per_iter
 
-    out(f"model: n_layer={cfg.model.n_layer} n_head={cfg.model.n_head} n_embd={cfg.model.n_embd} block={T} batch={B} "
+    family = "" if mc.positions == "learned" and mc.mlp == "gelu" and mc.norm == "layernorm" else \
+        f" {mc.norm}/{mc.mlp}/{mc.positions} n_kv_head={mc.kv_heads}"
+    out(f"model: n_layer={mc.n_layer} n_head={mc.n_head} n_embd={mc.n_embd}{family} block={T} batch={B} "
         f"vocab={vocab_size}  params={n_params:,}  {flops / 1e9:.2f} GFLOP/step")
-    peak, where = matmul_peak(B, T, cfg.model.n_embd, vocab_size)
+    peak, where = matmul_peak(B, T, mc.n_embd, vocab_size, (mc.n_head + 2 * mc.kv_heads) * mc.head_size, mc.hidden_size)
     out(f"float32 matmul peak: {peak:.1f} GFLOP/s (best shape {where}, the BLAS's default threads)")
     # measured before the data-parallel workers set OpenBLAS to one thread each (as `train` does)
     dp = start_workers(model, optimizer, cfg)
@@ -271,7 +287,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="steps under cProfile for the top-ops table (0: skip)")
     p.add_argument("--seed", type=int, default=0)
     add_overrides(p.add_argument_group("config overrides (--key=value, as for train)"),
-                  ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "dropout", "bias", "workers",
+                  ("n_layer", "n_head", "n_embd", "n_kv_head", "ffn_hidden", "block_size", "batch_size", "dropout",
+                   "bias", "workers",
                    "gradient_accumulation_steps", "grad_clip"))
 
 

@@ -15,14 +15,17 @@ import difflib
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, get_type_hints
+from typing import Any, Mapping, get_args, get_type_hints
 
 from ..transformer import GPTConfig
 
 # The model of the defaults (nanoGPT's shakespeare_char on a CPU); GPTConfig's own defaults are GPT-2's.
 DEFAULT_MODEL = {"n_layer": 4, "n_head": 4, "n_embd": 128, "block_size": 64}
-# config key -> type, for the model's keys (every GPTConfig field but vocab_size)
-MODEL_FIELDS: dict[str, type] = {k: v for k, v in get_type_hints(GPTConfig).items() if k != "vocab_size"}
+# config key -> type, for the model's keys (every GPTConfig field but vocab_size); ``int | None`` fields
+# (n_kv_head, ffn_hidden) are ints in a file: TOML has no null, leaving the key out means None
+MODEL_FIELDS: dict[str, type] = {k: next((a for a in get_args(v) if a is not type(None)), v)
+                                 for k, v in get_type_hints(GPTConfig).items() if k != "vocab_size"}
+OPTIONAL_FIELDS = {k for k, v in get_type_hints(GPTConfig).items() if type(None) in get_args(v)}
 
 _TYPE_NAMES = {int: "an integer", float: "a number", bool: "a boolean (true/false)", str: "a string"}
 _TRUE = {"true", "1", "yes", "on"}
@@ -104,6 +107,8 @@ def _unknown_key(key: str, where: str) -> ConfigError:
 
 def _check_type(key: str, value: Any, where: str) -> Any:
     expected = FIELDS[key]
+    if value is None and key in OPTIONAL_FIELDS:  # e.g. a saved run's config passed back as overrides
+        return None
     ok = (isinstance(value, expected) and not (expected is int and isinstance(value, bool))) or (
         expected is float and isinstance(value, int) and not isinstance(value, bool))
     if not ok:
