@@ -157,3 +157,64 @@ def test_keyboard_interrupt_raised_by_the_progress_line_resumes_bit_exactly(tmp_
     assert first.status == "interrupted" and first.iter == 6 and first.exit_code == 130
     second = train(tiny_cfg(tmp_path, workers=workers), resume=True, log=quiet)
     assert_same_run(first.losses + second.losses, load_checkpoint(tmp_path / "out/ckpt.npz"), reference_runs[workers])
+
+
+TRAIN_FOREVER = ["--source", "input.txt", "--dataset", "tiny", "--n_layer=1", "--n_head=2", "--n_embd=16",
+                 "--block_size=16", "--batch_size=4", "--max_iters=1000000", "--eval_interval=100000",
+                 "--eval_iters=1", "--sample_tokens=0", "--log_interval=5", "--workers=2"]
+
+
+def _start_training(tmp_path: Path, name: str) -> tuple[subprocess.Popen, list[int]]:
+    """A two-worker `train` under way: the process and its worker pids."""
+    (tmp_path / "input.txt").write_text(TEXT)
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+    proc = subprocess.Popen([sys.executable, "-m", "numgpt", "train", "--name", name, *TRAIN_FOREVER], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    for line in proc.stdout:
+        if line.startswith("iter "):
+            break
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+    return proc, [int(c) for c in children]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
+def test_kill_9_of_the_parent_leaves_no_worker_alive(tmp_path):
+    import time
+
+    proc, workers = _start_training(tmp_path, "k9")
+    try:
+        assert workers, "no worker processes"
+        proc.kill()
+        proc.wait()
+        deadline = time.monotonic() + 10
+        while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(_alive(w) for w in workers)
+    finally:
+        for w in workers:
+            if _alive(w):
+                os.kill(w, signal.SIGKILL)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
+def test_a_killed_worker_ends_the_run_with_one_line(tmp_path):
+    proc, workers = _start_training(tmp_path, "kw")
+    try:
+        os.kill(workers[0], signal.SIGKILL)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1
+    assert err.strip().splitlines() == [f"error: data-parallel worker 1 (pid {workers[0]}) was killed by SIGKILL "
+                                        f"(out of memory?); resume with --resume, or run with --workers=1 to train "
+                                        f"in one process"], err
