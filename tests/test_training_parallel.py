@@ -226,7 +226,7 @@ def test_a_dead_worker_is_a_clear_error_and_everything_is_restored(can_fork) -> 
     dp = _dp(_model())
     os.kill(dp._workers[0].process.pid, signal.SIGKILL)
     dp._workers[0].process.join()
-    with pytest.raises(RuntimeError, match="worker process died"):
+    with pytest.raises(RuntimeError, match=r"worker 1 \(pid \d+\) was killed by SIGKILL"):
         dp.forward_backward(*_data(6, 4))
     assert dp.workers == 1 and threads.thread_count() == 1
     assert set_blas_threads(before) == before

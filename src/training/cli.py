@@ -93,6 +93,7 @@ def run_prepare(args: argparse.Namespace) -> int:
 
 def run_train(args: argparse.Namespace) -> int:
     from .loop import train
+    from .step import TrainingFault
 
     try:
         cfg = load_config(resolve_config(args.config) if args.config else None, overrides_given(args))
@@ -100,7 +101,10 @@ def run_train(args: argparse.Namespace) -> int:
     except USER_ERRORS as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    return 1 if result.status == "nan" else 0
+    except TrainingFault as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return result.exit_code  # 0 done, 1 non-finite stop, 128 + signal when interrupted (loop.py)
 
 
 def bits_report(full: FullLoss, targets: Any, tokenizer: Any) -> tuple[str, float]:

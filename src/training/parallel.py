@@ -41,8 +41,10 @@ Linux only (``fork`` of a process that has loaded NumPy is safe there; on macOS 
 """
 from __future__ import annotations
 
+import ctypes
 import mmap
 import multiprocessing as mp
+import os
 import signal
 import sys
 import time
@@ -57,6 +59,10 @@ from ..nn import Dropout
 from ..tensor import is_grad_enabled, no_grad
 from . import threads
 from .optim import Optimizer
+from .step import TrainingFault
+
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal the kernel sends this process when its parent dies
+PARENT_CHECK_SECONDS = 1.0  # a waiting worker checks this often that its parent is still there
 
 
 # ----------------------------------------------------------------------------- worker processes
@@ -92,16 +98,38 @@ def _grad_buffers(optimizer: Optimizer, alloc: Any) -> list[np.ndarray]:
     return [alloc(group["flat"].grad.shape, group["flat"].dtype) for group in optimizer.param_groups]
 
 
-def _worker_main(conn: Any, model: Any, optimizer: Optimizer, grads: list[np.ndarray]) -> None:
-    """A worker process's loop; see ``DataParallel`` for the messages."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # (blocked around the fork)
+def _die_with_parent(parent: int) -> None:
+    """Ask Linux to SIGKILL this process when its parent dies (``prctl(PR_SET_PDEATHSIG)``); exit
+    now if the parent is already gone. (Without libc's prctl the worker's wait loop still notices
+    a new parent pid.)"""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _worker_main(conn: Any, model: Any, optimizer: Optimizer, grads: list[np.ndarray], parent: int,
+                 not_ours: list[Any]) -> None:
+    """A worker process's loop; see ``DataParallel`` for the messages. ``not_ours``: the parent's
+    pipe ends this process inherited by the fork, closed at once so that the parent's death
+    closes the pipes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C and SIGTERM are the main process's to handle
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})  # (blocked around the fork)
+    _die_with_parent(parent)
+    for end in not_ours:
+        end.close()
     threads.forget_after_fork()
     views = [(p, view) for group, buf in zip(optimizer.param_groups, grads)
              for p, view in zip(group["flat"].params, group["flat"].views(buf))]
     modules, dropouts = [m for _, m in model.named_modules()], _dropouts(model)
     while True:
         try:
+            while not conn.poll(PARENT_CHECK_SECONDS):
+                if os.getppid() != parent:
+                    return
             msg = conn.recv()
         except (EOFError, OSError):
             return
@@ -216,16 +244,17 @@ class DataParallel:
         buffers = _grad_buffers(self.optimizer, shared_array)
         ctx = mp.get_context("fork")
         ours, theirs = ctx.Pipe()
-        process = ctx.Process(target=_worker_main, args=(theirs, self.model, self.optimizer, buffers), daemon=True,
-                              name="numgpt-dp-worker")
-        # block Ctrl-C across the fork, so the child can ignore it before it could be delivered
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        not_ours = [ours] + [w.conn for w in self._workers]
+        process = ctx.Process(target=_worker_main, daemon=True, name=f"numgpt-dp-worker-{len(self._workers) + 1}",
+                              args=(theirs, self.model, self.optimizer, buffers, os.getpid(), not_ours))
+        # block Ctrl-C and SIGTERM across the fork, so the child can set its handlers before one is delivered
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         try:
             with warnings.catch_warnings():  # Python 3.12+ warns that forking a threaded process may deadlock;
                 warnings.simplefilter("ignore", DeprecationWarning)  # the child runs only NumPy and this module
                 process.start()
         finally:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
             theirs.close()
         return _Worker(process, ours, buffers)
 
@@ -295,24 +324,35 @@ class DataParallel:
         try:
             worker.conn.send(msg)
         except OSError:
-            raise self._worker_died() from None
+            raise self._worker_died(worker) from None
 
     def _receive(self, worker: _Worker) -> float:
         while True:
             try:
                 seq, status, payload = worker.conn.recv()
             except (EOFError, OSError):
-                raise self._worker_died() from None
+                raise self._worker_died(worker) from None
             if seq == self._seq:  # older replies belong to a call interrupted by Ctrl-C
                 break
         if status != "ok":
             raise RuntimeError(f"the data-parallel worker process failed:\n{payload}")
         return payload
 
-    def _worker_died(self) -> RuntimeError:
+    def _worker_died(self, worker: _Worker) -> TrainingFault:
+        """The one-line error for ``worker``'s death, naming it and its exit signal or status."""
+        number = self._workers.index(worker) + 1
+        worker.process.join(timeout=1.0)
+        code = worker.process.exitcode
+        if code is None:
+            how = "closed its pipe"
+        elif code < 0:
+            how = f"was killed by {signal.Signals(-code).name}" + (" (out of memory?)" if -code == signal.SIGKILL else "")
+        else:
+            how = f"exited with status {code}"
+        pid = worker.process.pid
         self.close()
-        return RuntimeError("a data-parallel worker process died (killed, or out of memory?); "
-                            "run with workers = 1 to train in one process")
+        return TrainingFault(f"data-parallel worker {number} (pid {pid}) {how}; resume with --resume, or run with "
+                             f"--workers=1 to train in one process")
 
     def close(self) -> None:
         """Stop the worker processes and give OpenBLAS its threads back (idempotent)."""

@@ -26,6 +26,11 @@ from .clip import clip_grad_norm
 Batch = tuple[np.ndarray, np.ndarray]
 
 
+class TrainingFault(RuntimeError):
+    """A fault that ends a run while it trains (a worker process killed, ...): the CLI prints
+    its message as one ``error: ...`` line and exits with status 1."""
+
+
 class UpdateInterrupted(KeyboardInterrupt):
     """Ctrl-C arrived during ``optimizer.step()``: the parameters are half-updated, do not save them."""
 
