@@ -23,6 +23,7 @@ so a single process never loads MPI.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 import traceback
@@ -45,6 +46,13 @@ def launched() -> bool:
         if value.isdigit() and int(value) > 1:
             return True
     return False
+
+
+def _interrupt_once(signum: int, frame: Any) -> None:
+    """SIGINT: a KeyboardInterrupt the first time, then ignored, so that the Ctrl-C which reaches a
+    rank both from the terminal and forwarded by ``mpiexec`` cannot interrupt rank 0's save."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
 
 
 class World:
@@ -88,17 +96,19 @@ class World:
         """``job()`` on this rank; an exception on it ends the whole job, the rank named. A Ctrl-C:
         rank 0's ``job`` handles it (saves, returns), then the job ends; the other ranks wait."""
         try:
+            signal.signal(signal.SIGINT, _interrupt_once)
             result = job()
-            if getattr(result, "status", None) == "interrupted":  # rank 0 has saved: end every rank
-                self.abort(130)
+            interrupted = getattr(result, "status", None) == "interrupted"
         except KeyboardInterrupt:
-            if not self.is_root:  # rank 0 saves and ends the job; a rank waiting alone gives up after a minute
-                time.sleep(60)
-            self.abort(130)
+            result, interrupted = None, True
         except BaseException as e:  # noqa: BLE001 - any failure on one rank ends every rank
             detail = traceback.format_exc() if not isinstance(e, (ValueError, OSError, RuntimeError)) else str(e)
             print(f"error: rank {self.rank}: {type(e).__name__}: {detail}", file=sys.stderr, flush=True)
             self.abort(1)
+        if interrupted:  # rank 0 has saved: it ends every rank; a rank waiting alone gives up after a minute
+            if not self.is_root:
+                time.sleep(60)
+            self.abort(130)
         return result
 
 
