@@ -92,6 +92,34 @@ def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> None:
             tmp.unlink()
 
 
+def remove_stale_temps(path: str | Path) -> list[Path]:
+    """Delete the ``.<name>.tmp<pid>`` files next to ``path`` that ``save_checkpoint`` left behind
+    in a process that is gone (``kill -9`` during a save); those of live processes other than
+    this one are kept (another run may be writing). Returns the files removed."""
+    path = Path(path)
+    removed = []
+    for tmp in path.parent.glob(f".{path.name}.tmp*"):
+        pid = tmp.name[len(f".{path.name}.tmp"):]
+        if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+            continue
+        try:
+            tmp.unlink()
+            removed.append(tmp)
+        except FileNotFoundError:
+            pass
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, owned by someone else
+        return True
+    return True
+
+
 def load_checkpoint(path: str | Path) -> Checkpoint:
     """Read a checkpoint written by ``save_checkpoint``. A missing, truncated, corrupt or foreign
     file raises ``CheckpointError`` naming the file."""

@@ -137,6 +137,6 @@ def test_ctrl_c_saves_once_on_rank_0(tmp_path):
     _wait_for(tmp_path / "int" / "metrics.jsonl", p, '"iter": 3,')
     os.killpg(p.pid, signal.SIGINT)  # as a terminal's Ctrl-C: every process of the job
     out, _ = p.communicate(timeout=30)
-    assert out.count("interrupted at iter") == 1, out
+    assert out.count("; continue with --resume") == 1, out  # saved once, by rank 0
     assert (tmp_path / "int" / "ckpt.npz").is_file()
     assert "error:" not in out

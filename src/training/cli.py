@@ -100,7 +100,7 @@ def run_train(args: argparse.Namespace) -> int:
     except USER_ERRORS as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    return 1 if result.status == "nan" else 0
+    return result.exit_code  # 0 done, 1 non-finite stop, 128 + signal when interrupted (loop.py)
 
 
 def bits_report(full: FullLoss, targets: Any, tokenizer: Any) -> tuple[str, float]:

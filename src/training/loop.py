@@ -22,6 +22,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,8 +31,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..checkpoint import CHECKPOINT_NAME, Checkpoint, CheckpointError, capture_rng, load_checkpoint, restore_rng, \
-    save_checkpoint
+from ..checkpoint import CHECKPOINT_NAME, Checkpoint, CheckpointError, capture_rng, load_checkpoint, \
+    remove_stale_temps, restore_rng, save_checkpoint
 from ..transformer import GPT
 from .config import TrainConfig
 from .data import DataError, get_batch, load_meta, load_split, prepare, tokenizer_from_dict
@@ -60,6 +62,17 @@ class TrainResult:
     checkpoint: Path | None = None
     message: str = ""
     val_loss_full: float | None = None  # the exact val loss, once max_iters is reached
+    signal: int | None = None         # the signal (SIGINT, SIGTERM) that interrupted the run, if one did
+
+    @property
+    def exit_code(self) -> int:
+        """The CLI's exit status: 0 done, 1 stopped on a non-finite value, 128 + the signal number
+        when a signal interrupted the run (130 for Ctrl-C/SIGINT, 143 for SIGTERM), as shells do."""
+        if self.status == "nan":
+            return 1
+        if self.status == "interrupted":
+            return 128 + (self.signal or signal.SIGINT)
+        return 0
 
 
 def build_model(model_args: dict[str, Any], seed: int) -> GPT:
@@ -152,6 +165,7 @@ class _Run:
     val_loss_full: float | None = None  # at max_iters: computed, or as the resumed checkpoint holds it
     saved_val_loss_full: float | None = None  # the value in the checkpoint file
     is_root: bool = True              # False on MPI ranks other than 0: they write nothing
+    stop_signal: int | None = None    # set by the SIGINT/SIGTERM handler; acted on at the next step boundary
 
     def next_batch(self) -> tuple[np.ndarray, np.ndarray]:
         return get_batch(self.splits["train"], self.cfg.batch_size, self.cfg.model.block_size, self.data_rng)
@@ -166,7 +180,8 @@ class _Run:
 
     def result(self, status: str, message: str = "") -> TrainResult:
         ckpt = self.ckpt_path if self.saved_iter is not None or status == "done" else None
-        return TrainResult(self.it, status, self.best_val, self.losses, self.evals, ckpt, message, self.val_loss_full)
+        return TrainResult(self.it, status, self.best_val, self.losses, self.evals, ckpt, message, self.val_loss_full,
+                           self.stop_signal if status == "interrupted" else None)
 
     def close(self) -> None:
         self.metrics.close()
@@ -189,13 +204,16 @@ def train(cfg: TrainConfig, resume: bool = False, log: Callable[[str], None] = p
         world = World.start()
         return world.run(lambda: train(cfg, resume, log if world.is_root else _quiet, model_factory, world))
     run = _set_up(cfg, resume, log, model_factory, world)
+    previous_handlers = _catch_stop_signals(run) if world is None else {}  # MPI: World.run handles SIGINT
     try:
         run.dp = start_workers(run.model, run.optimizer, cfg, world)
         _log_start(run)
         forward_backward = run.dp.forward_backward if run.dp else ForwardBackward(run.model)
         params = run.model.parameters()  # walked once: the module tree is not cheap to walk every step
         while True:
-            run.rng_state = capture_rng(run.data_rng, run.model)  # the state at this iteration boundary
+            # an iteration boundary: run.it, the parameters and run.rng_state all describe it
+            if run.stop_signal is not None:
+                return _stop_on_signal(run)
             lr = _set_lr(run.optimizer, cfg, run.it)
             if run.it % cfg.eval_interval == 0 or run.it == cfg.max_iters:
                 stopped = _evaluate_and_save(run, lr)
@@ -209,6 +227,7 @@ def train(cfg: TrainConfig, resume: bool = False, log: Callable[[str], None] = p
             if step.failed:
                 return _stop_nan(run, *step.failed)
             run.it += 1
+            run.rng_state = capture_rng(run.data_rng, run.model)  # at once: a save from here on pairs them
             _log_progress(run, step, lr, time.perf_counter() - t0)
         if run.saved_iter != run.it:
             run.save(run.it, capture_rng(run.data_rng, run.model))
@@ -217,15 +236,41 @@ def train(cfg: TrainConfig, resume: bool = False, log: Callable[[str], None] = p
     except UpdateInterrupted:  # the parameters are half-updated: do not save them
         msg = f"interrupted during the optimizer update of iter {run.it}; kept the last checkpoint (iter {run.saved_iter})"
         return _interrupted(run, msg)
-    except KeyboardInterrupt:
-        run.save(run.it, run.rng_state)
-        return _interrupted(run, f"interrupted at iter {run.it}: saved {run.ckpt_path}; continue with --resume")
+    except KeyboardInterrupt:  # raised by code outside the loop's control (a callback, a second Ctrl-C)
+        run.stop_signal = run.stop_signal or signal.SIGINT
+        return _stop_on_signal(run)
     finally:
+        for signum, handler in previous_handlers.items():
+            signal.signal(signum, handler)
         run.close()
 
 
 def _quiet(line: str) -> None:
     """The log of MPI ranks other than 0."""
+
+
+def _catch_stop_signals(run: _Run) -> dict[int, Any]:
+    """Make SIGINT (Ctrl-C) and SIGTERM set ``run.stop_signal``, acted on at the next iteration
+    boundary (so the step count, parameters and RNG state saved belong together); a second one
+    raises KeyboardInterrupt at once. Returns the handlers replaced (none off the main thread,
+    where Python cannot install handlers)."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+
+    def handler(signum: int, _frame: Any) -> None:
+        if run.stop_signal is not None:
+            raise KeyboardInterrupt
+        run.stop_signal = signum
+
+    return {signum: signal.signal(signum, handler) for signum in (signal.SIGINT, signal.SIGTERM)}
+
+
+def _stop_on_signal(run: _Run) -> TrainResult:
+    """Save the state of the current iteration boundary once and report the interruption."""
+    if run.saved_iter != run.it:
+        run.save(run.it, run.rng_state)
+    name = signal.Signals(run.stop_signal).name if run.stop_signal else "SIGINT"
+    return _interrupted(run, f"interrupted ({name}) at iter {run.it}: saved {run.ckpt_path}; continue with --resume")
 
 
 def _set_up(cfg: TrainConfig, resume: bool, log: Callable[[str], None],
@@ -240,6 +285,7 @@ def _set_up(cfg: TrainConfig, resume: bool, log: Callable[[str], None],
     data_dir, out_dir = cfg.data_path(), cfg.out_path()
     splits = {"train": load_split(data_dir, "train", meta), "val": load_split(data_dir, "val", meta)}
     ckpt_path = out_dir / CHECKPOINT_NAME
+    remove_stale_temps(ckpt_path)
     ckpt = load_checkpoint(ckpt_path) if resume else None
     model_args = cfg.model_args(meta["vocab_size"])
     if ckpt is not None:
