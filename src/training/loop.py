@@ -85,9 +85,14 @@ def make_optimizer(model: GPT, cfg: TrainConfig) -> AdamW:
     return configure_optimizer(model.named_parameters(), cfg.learning_rate, (cfg.beta1, cfg.beta2), cfg.weight_decay)
 
 
-def start_workers(model: GPT, optimizer: AdamW, cfg: TrainConfig) -> Any:
+def start_workers(model: GPT, optimizer: AdamW, cfg: TrainConfig, world: Any = None) -> Any:
     """A ``DataParallel`` over ``cfg.workers`` processes (0: one per core, at most 4, at most one per
-    row of the batch), or None for one process, in which case parallel.py is not even imported."""
+    row of the batch), or None for one process, in which case parallel.py is not even imported.
+    Under ``mpiexec`` (``world``, training/mpi.py), the ranks instead."""
+    if world is not None:
+        from .mpi import MPIDataParallel
+
+        return MPIDataParallel(world, model, optimizer, cfg.gradient_accumulation_steps)
     workers = cfg.workers or min(os.cpu_count() or 1, 4, cfg.batch_size)
     if workers <= 1:
         return None
@@ -159,16 +164,18 @@ class _Run:
     steps_timed: int = 0
     val_loss_full: float | None = None  # at max_iters: computed, or as the resumed checkpoint holds it
     saved_val_loss_full: float | None = None  # the value in the checkpoint file
+    is_root: bool = True              # False on MPI ranks other than 0: they write nothing
     stop_signal: int | None = None    # set by the SIGINT/SIGTERM handler; acted on at the next step boundary
 
     def next_batch(self) -> tuple[np.ndarray, np.ndarray]:
         return get_batch(self.splits["train"], self.cfg.batch_size, self.cfg.model.block_size, self.data_rng)
 
     def save(self, it: int, rng_state: dict[str, Any]) -> None:
-        save_checkpoint(self.ckpt_path, Checkpoint(
-            model=self.model.state_dict(), optimizer=self.optimizer.state_dict(), step=it, config=self.config_record,
-            rng=rng_state, tokenizer=self.tokenizer_dict, best_val_loss=self.best_val,
-            val_loss_full=self.val_loss_full))
+        if self.is_root:
+            save_checkpoint(self.ckpt_path, Checkpoint(
+                model=self.model.state_dict(), optimizer=self.optimizer.state_dict(), step=it,
+                config=self.config_record, rng=rng_state, tokenizer=self.tokenizer_dict, best_val_loss=self.best_val,
+                val_loss_full=self.val_loss_full))
         self.saved_iter, self.saved_val_loss_full = it, self.val_loss_full
 
     def result(self, status: str, message: str = "") -> TrainResult:
@@ -183,17 +190,23 @@ class _Run:
 
 
 def train(cfg: TrainConfig, resume: bool = False, log: Callable[[str], None] = print_flush,
-          model_factory: Callable[[dict[str, Any], int], Any] = build_model) -> TrainResult:
+          model_factory: Callable[[dict[str, Any], int], Any] = build_model, world: Any = None) -> TrainResult:
     """Run (or resume) the training job ``cfg``; see the module docstring for one iteration.
 
     Writes ``<out_dir>/ckpt.npz`` (after each evaluation, at the end, and on Ctrl-C) and
     ``<out_dir>/metrics.jsonl``. A non-finite loss or gradient norm stops training without
-    saving (the last good checkpoint stays) and returns status "nan".
+    saving (the last good checkpoint stays) and returns status "nan". Under ``mpiexec`` every rank
+    runs it, rank 0 alone printing and writing (``world``: training/mpi.py).
     """
-    run = _set_up(cfg, resume, log, model_factory)
-    previous_handlers = _catch_stop_signals(run)
+    from .mpi import World, launched  # (mpi4py itself only under mpiexec)
+
+    if world is None and launched():
+        world = World.start()
+        return world.run(lambda: train(cfg, resume, log if world.is_root else _quiet, model_factory, world))
+    run = _set_up(cfg, resume, log, model_factory, world)
+    previous_handlers = _catch_stop_signals(run) if world is None else {}  # MPI: World.run handles SIGINT
     try:
-        run.dp = start_workers(run.model, run.optimizer, cfg)
+        run.dp = start_workers(run.model, run.optimizer, cfg, world)
         _log_start(run)
         forward_backward = run.dp.forward_backward if run.dp else ForwardBackward(run.model)
         params = run.model.parameters()  # walked once: the module tree is not cheap to walk every step
@@ -232,6 +245,10 @@ def train(cfg: TrainConfig, resume: bool = False, log: Callable[[str], None] = p
         run.close()
 
 
+def _quiet(line: str) -> None:
+    """The log of MPI ranks other than 0."""
+
+
 def _catch_stop_signals(run: _Run) -> dict[int, Any]:
     """Make SIGINT (Ctrl-C) and SIGTERM set ``run.stop_signal``, acted on at the next iteration
     boundary (so the step count, parameters and RNG state saved belong together); a second one
@@ -257,9 +274,14 @@ def _stop_on_signal(run: _Run) -> TrainResult:
 
 
 def _set_up(cfg: TrainConfig, resume: bool, log: Callable[[str], None],
-            model_factory: Callable[[dict[str, Any], int], Any]) -> _Run:
+            model_factory: Callable[[dict[str, Any], int], Any], world: Any = None) -> _Run:
     """Data, model and optimizer, fresh or as the checkpoint left them (``resume``)."""
+    is_root = world is None or world.is_root
+    if not is_root:
+        world.barrier()  # rank 0 prepares the data first
     meta = ensure_data(cfg, log)
+    if world is not None and is_root:
+        world.barrier()
     data_dir, out_dir = cfg.data_path(), cfg.out_path()
     splits = {"train": load_split(data_dir, "train", meta), "val": load_split(data_dir, "val", meta)}
     ckpt_path = out_dir / CHECKPOINT_NAME
@@ -276,7 +298,7 @@ def _set_up(cfg: TrainConfig, resume: bool, log: Callable[[str], None],
     tokenizer = tokenizer_from_dict(meta["tokenizer"]) if cfg.sample_tokens > 0 else None
     run = _Run(cfg, log, model, make_optimizer(model, cfg), splits, np.random.default_rng(cfg.seed), meta["tokenizer"],
                tokenizer, ckpt_path, {**cfg.to_dict(), "model_args": model_args},
-               _Metrics(out_dir / METRICS_NAME, append=resume))
+               _Metrics(out_dir / METRICS_NAME if is_root else Path(os.devnull), append=resume), is_root=is_root)
     if ckpt is not None:
         model.load_state_dict(ckpt.model)
         run.optimizer.load_state_dict(ckpt.optimizer)
@@ -334,8 +356,9 @@ def _evaluate_and_save(run: _Run, lr: float) -> TrainResult | None:
     # (resumed at max_iters: saved again only if the checkpoint lacked this val_loss_full)
     if run.it > 0 and (run.saved_iter != run.it or run.saved_val_loss_full != run.val_loss_full):
         run.save(run.it, run.rng_state)
-    write_loss_plot(run.metrics.path, title=f"{cfg.name}: loss")
-    if run.tokenizer is not None:
+    if run.is_root:
+        write_loss_plot(run.metrics.path, title=f"{cfg.name}: loss")
+    if run.tokenizer is not None and run.is_root:
         text = sample_text(run.model, run.tokenizer, cfg.sample_prompt, cfg.sample_tokens, cfg.sample_temperature,
                            cfg.sample_top_k or None, cfg.seed)
         run.log(f"--- sample at step {run.it} ---\n{text}\n---")
