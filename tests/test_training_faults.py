@@ -218,3 +218,118 @@ def test_a_killed_worker_ends_the_run_with_one_line(tmp_path):
     assert err.strip().splitlines() == [f"error: data-parallel worker 1 (pid {workers[0]}) was killed by SIGKILL "
                                         f"(out of memory?); resume with --resume, or run with --workers=1 to train "
                                         f"in one process"], err
+
+
+# ----------------------------------------------------------------------------- damaged checkpoints
+
+
+@pytest.fixture(scope="module")
+def good_run(tmp_path_factory):
+    """A finished 2-iteration run: its directory and the `train` options that name it."""
+    tmp = tmp_path_factory.mktemp("good")
+    train(tiny_cfg(tmp, max_iters=2, eval_interval=2), log=quiet)
+    argv = ["--source", str(tmp / "input.txt"), "--data_dir", str(tmp / "data"), "--n_layer=1", "--n_head=2",
+            "--n_embd=16", "--block_size=16", "--batch_size=4", "--max_iters=4", "--eval_interval=2",
+            "--eval_iters=1", "--sample_tokens=0", "--workers=1"]
+    return tmp, argv
+
+
+def _entries(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as archive:
+        return {k: archive[k] for k in archive.files}
+
+
+def _crafted_header(path: Path, key: str, shape: tuple[int, ...]) -> None:
+    """Rewrite archive member ``key`` with an .npy header declaring ``shape`` over 8 bytes of data."""
+    import io
+    import zipfile
+
+    members = {}
+    with zipfile.ZipFile(path) as zf:
+        for name in zf.namelist():
+            members[name] = zf.read(name)
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": "<f4", "fortran_order": False, "shape": shape})
+    members[key + ".npy"] = buf.getvalue() + b"\0" * 8
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+
+
+def _damage(path: Path, kind: str) -> str:
+    """Damage the checkpoint at ``path`` in the way ``kind`` names; returns a word the error must contain."""
+    import json
+
+    e = _entries(path)
+    if kind == "truncated":
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+        return "not a readable numgpt checkpoint"
+    if kind == "huge_npy_header":
+        _crafted_header(path, "model/transformer.wte.weight", (10**12,))
+        return "'model/transformer.wte.weight' declares shape"
+    small = "model/transformer.ln_f.weight"
+    if kind == "missing_key":
+        del e[small]
+        word = "transformer.ln_f.weight"
+    elif kind == "wrong_shape":
+        e[small] = np.ones(3, np.float32)
+        word = "transformer.ln_f.weight"
+    elif kind in ("complex", "integer"):
+        e[small] = e[small].astype(np.complex64 if kind == "complex" else np.int32)
+        word = f"'{small}' has dtype"
+    elif kind == "nan":
+        e[small] = np.full_like(e[small], np.nan)
+        word = f"'{small}' holds non-finite"
+    elif kind == "huge_model_args":
+        config = json.loads(str(e["config"]))
+        config["model_args"]["n_embd"] = 10**6
+        e["config"] = np.array(json.dumps(config))
+        word = "model_args"
+    elif kind == "bad_rng":
+        e["rng"] = np.array(json.dumps({"data": {"bit_generator": "NoSuchGenerator"}}))
+        word = "rng entry"
+    elif kind == "bad_optimizer":
+        e["optim_hyper"] = np.array(json.dumps({"type": "AdamW"}))
+        word = "optimizer state entry"
+    elif kind == "short_optimizer_buffer":
+        key = next(k for k in e if k.startswith("optim/"))
+        e[key] = e[key][:3]
+        word = "optimizer state entry"
+    elif kind == "negative_step":
+        e["step"] = np.array(-3, dtype=np.int64)
+        word = "'step' is -3"
+    else:
+        raise AssertionError(kind)
+    with open(path, "wb") as f:
+        np.savez(f, **e)
+    return word
+
+
+BOTH = ["truncated", "huge_npy_header", "missing_key", "wrong_shape", "complex", "integer", "nan", "huge_model_args"]
+TRAIN_ONLY = ["bad_rng", "bad_optimizer", "short_optimizer_buffer", "negative_step"]
+
+
+@pytest.mark.parametrize("command,kind", [(c, k) for k in BOTH for c in ("train", "sample")]
+                         + [("train", k) for k in TRAIN_ONLY])
+def test_a_damaged_checkpoint_is_one_error_line_through_train_resume_and_sample(tmp_path, good_run, capsys,
+                                                                                command, kind):
+    import shutil
+
+    from numgpt.__main__ import main
+
+    run_dir, argv = good_run
+    out = tmp_path / "out"
+    out.mkdir()
+    shutil.copy(run_dir / "out" / "ckpt.npz", out / "ckpt.npz")
+    word = _damage(out / "ckpt.npz", kind)
+    capsys.readouterr()
+    if command == "train":
+        code = main(["train", "--resume", "--out_dir", str(out), *argv])
+    else:
+        code = main(["sample", "--checkpoint", str(out / "ckpt.npz"), "--max_new_tokens", "2"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "error:" in lines[0] and str(out / "ckpt.npz") in lines[0], err
+    assert word in lines[0], lines[0]
+    assert "Traceback" not in err

@@ -31,8 +31,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..checkpoint import CHECKPOINT_NAME, Checkpoint, CheckpointError, capture_rng, load_checkpoint, \
-    remove_stale_temps, restore_rng, save_checkpoint
+from ..checkpoint import CHECKPOINT_NAME, Checkpoint, CheckpointError, capture_rng, check_model_args, \
+    load_checkpoint, remove_stale_temps, restore_rng, save_checkpoint
 from ..transformer import GPT
 from .config import TrainConfig
 from .data import DataError, get_batch, load_meta, load_split, prepare, tokenizer_from_dict
@@ -267,8 +267,11 @@ def _set_up(cfg: TrainConfig, resume: bool, log: Callable[[str], None],
     ckpt = load_checkpoint(ckpt_path) if resume else None
     model_args = cfg.model_args(meta["vocab_size"])
     if ckpt is not None:
-        if "model_args" not in ckpt.config or ckpt.optimizer is None:
+        if not isinstance(ckpt.config, dict) or "model_args" not in ckpt.config or ckpt.optimizer is None:
             raise CheckpointError(f"{ckpt_path} is not a checkpoint of the train command (no model_args/optimizer)")
+        check_model_args(ckpt.config["model_args"], ckpt, ckpt_path)
+        if ckpt.step < 0:
+            raise CheckpointError(f"{ckpt_path}: entry 'step' is {ckpt.step}; it must be >= 0")
         if ckpt.config["model_args"] != model_args:
             log(f"resuming with the checkpoint's model shape {ckpt.config['model_args']} (the config's differs)")
         model_args = ckpt.config["model_args"]
@@ -278,9 +281,7 @@ def _set_up(cfg: TrainConfig, resume: bool, log: Callable[[str], None],
                tokenizer, ckpt_path, {**cfg.to_dict(), "model_args": model_args},
                _Metrics(out_dir / METRICS_NAME, append=resume))
     if ckpt is not None:
-        model.load_state_dict(ckpt.model)
-        run.optimizer.load_state_dict(ckpt.optimizer)
-        restore_rng(ckpt.rng, run.data_rng, model)
+        _restore(ckpt, ckpt_path, run)
         run.it, run.best_val, run.saved_iter = ckpt.step, ckpt.best_val_loss, ckpt.step
         run.saved_val_loss_full = ckpt.val_loss_full
         run.workers_before = ckpt.config.get("workers_used")
@@ -288,6 +289,19 @@ def _set_up(cfg: TrainConfig, resume: bool, log: Callable[[str], None],
     model.train()
     run.rng_state = capture_rng(run.data_rng, model)
     return run
+
+
+def _restore(ckpt: Checkpoint, path: Path, run: _Run) -> None:
+    """The weights, optimizer state and RNG states of ``ckpt``; a damaged entry is one
+    ``CheckpointError`` naming the file and the entry."""
+    for entry, restore in (("model", lambda: run.model.load_state_dict(ckpt.model)),
+                           ("optimizer state", lambda: run.optimizer.load_state_dict(ckpt.optimizer)),
+                           ("rng", lambda: restore_rng(ckpt.rng, run.data_rng, run.model))):
+        try:
+            restore()
+        except (KeyError, ValueError, TypeError, AttributeError, IndexError) as e:
+            raise CheckpointError(f"{path}: the checkpoint's {entry} entry cannot be restored: "
+                                  f"{type(e).__name__}: {e}") from None
 
 
 def _log_start(run: _Run) -> None:
