@@ -333,3 +333,71 @@ def test_a_damaged_checkpoint_is_one_error_line_through_train_resume_and_sample(
     assert len(lines) == 1 and "error:" in lines[0] and str(out / "ckpt.npz") in lines[0], err
     assert word in lines[0], lines[0]
     assert "Traceback" not in err
+
+
+# ----------------------------------------------------------------------------- data that lies
+
+
+def _prepared(tmp_path: Path, text: str = TEXT) -> Path:
+    from numgpt.training.data import prepare
+
+    (tmp_path / "input.txt").write_text(text)
+    prepare("tiny", tmp_path / "data", source=str(tmp_path / "input.txt"), log=quiet)
+    return tmp_path / "data"
+
+
+def _edit_meta(data: Path, **changes) -> None:
+    import json
+
+    meta = json.loads((data / "meta.json").read_text())
+    for k, v in changes.items():
+        if v is None:
+            meta.pop(k, None)
+        else:
+            meta[k] = v
+    (data / "meta.json").write_text(json.dumps(meta))
+
+
+def test_a_bin_rewritten_with_the_same_size_is_refused(tmp_path):
+    from numgpt.training.data import DataError, load_split
+
+    data = _prepared(tmp_path)
+    raw = np.fromfile(data / "train.bin", dtype=np.uint16)
+    (data / "train.bin").write_bytes(raw.view(np.uint8)[::-1].tobytes())  # same size, other bytes
+    with pytest.raises(DataError, match=r"train\.bin is not the file prepared with .*size or content differs"):
+        load_split(data, "train")
+    np.testing.assert_array_equal(load_split(data, "val")[:5], np.fromfile(data / "val.bin", np.uint16)[:5])
+
+
+@pytest.mark.parametrize("dtype", ["float16", "int8", "int16", "uint8", "bogus"])
+def test_meta_json_naming_a_dtype_that_cannot_hold_the_ids_is_refused(tmp_path, dtype):
+    from numgpt.training.data import DataError, load_meta
+
+    data = _prepared(tmp_path)
+    _edit_meta(data, dtype=dtype, **({"vocab_size": 300} if dtype == "uint8" else {}))
+    with pytest.raises(DataError, match=rf"dtype '{dtype}' cannot hold token ids .*unsigned integer"):
+        load_meta(data)
+
+
+def test_an_old_meta_json_without_fingerprints_still_loads(tmp_path):
+    from numgpt.training.data import load_split
+
+    data = _prepared(tmp_path)
+    _edit_meta(data, files=None, tokenizer_sha256=None)
+    assert len(load_split(data, "train")) > 0
+
+
+def test_resuming_on_a_dataset_with_another_tokenizer_is_refused(tmp_path, capsys):
+    from numgpt.__main__ import main
+
+    train(tiny_cfg(tmp_path, max_iters=2, eval_interval=2), log=quiet)
+    other = tmp_path / "other"
+    other.mkdir()
+    # the same vocabulary size (the same model shape), other characters: the ids mean other text
+    _prepared(other, TEXT.translate(str.maketrans("aeiou", "AEIOU")) + "aeiou")
+    capsys.readouterr()
+    code = main(["train", "--resume", "--out_dir", str(tmp_path / "out"), "--data_dir", str(other / "data"),
+                 "--n_layer=1", "--n_head=2", "--n_embd=16", "--block_size=16", "--max_iters=4", "--sample_tokens=0"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert "was trained with another tokenizer than the dataset in" in err and "char with" in err, err

@@ -35,7 +35,7 @@ from ..checkpoint import CHECKPOINT_NAME, Checkpoint, CheckpointError, capture_r
     load_checkpoint, remove_stale_temps, restore_rng, save_checkpoint
 from ..transformer import GPT
 from .config import TrainConfig
-from .data import DataError, get_batch, load_meta, load_split, prepare, tokenizer_from_dict
+from .data import DataError, get_batch, load_meta, load_split, prepare, tokenizer_from_dict, tokenizer_identity
 from .evaluate import estimate_loss, full_loss, sample_text
 from .optim import AdamW, configure_optimizer
 from .plot import write_loss_plot
@@ -270,6 +270,11 @@ def _set_up(cfg: TrainConfig, resume: bool, log: Callable[[str], None],
         if not isinstance(ckpt.config, dict) or "model_args" not in ckpt.config or ckpt.optimizer is None:
             raise CheckpointError(f"{ckpt_path} is not a checkpoint of the train command (no model_args/optimizer)")
         check_model_args(ckpt.config["model_args"], ckpt, ckpt_path)
+        if ckpt.tokenizer and tokenizer_identity(ckpt.tokenizer) != tokenizer_identity(meta["tokenizer"]):
+            raise CheckpointError(
+                f"{ckpt_path} was trained with another tokenizer than the dataset in {data_dir} has (checkpoint: "
+                f"{_describe_tokenizer(ckpt.tokenizer)}; dataset: {_describe_tokenizer(meta['tokenizer'])}); "
+                f"resume on the dataset it was trained on (--data_dir), or start a new run")
         if ckpt.step < 0:
             raise CheckpointError(f"{ckpt_path}: entry 'step' is {ckpt.step}; it must be >= 0")
         if ckpt.config["model_args"] != model_args:
@@ -289,6 +294,12 @@ def _set_up(cfg: TrainConfig, resume: bool, log: Callable[[str], None],
     model.train()
     run.rng_state = capture_rng(run.data_rng, model)
     return run
+
+
+def _describe_tokenizer(d: dict[str, Any]) -> str:
+    size = f"{len(d['chars'])} characters" if isinstance(d.get("chars"), str) else \
+        f"{len(d['merges'])} merges" if isinstance(d.get("merges"), list) else "?"
+    return f"{d.get('type')} with {size}, sha256 {tokenizer_identity(d)[:12]}"
 
 
 def _restore(ckpt: Checkpoint, path: Path, run: _Run) -> None:
