@@ -44,6 +44,17 @@ class CheckpointError(ValueError):
     """A checkpoint file that cannot be used; the message names the file."""
 
 
+class WriteError(OSError):
+    """A file could not be written (disk full, read-only directory, ...): ``str()`` is the one
+    line ``cannot write <path>: <cause>``; ``errno`` is the cause's."""
+
+    def __init__(self, path: str | Path, cause: OSError):
+        super().__init__(cause.errno, cause.strerror or str(cause), str(path))
+
+    def __str__(self) -> str:
+        return f"cannot write {self.filename}: {self.strerror}"
+
+
 @dataclass
 class Checkpoint:
     """The contents of a checkpoint file, as Python objects."""
@@ -63,9 +74,9 @@ def _json_entry(obj: Any) -> np.ndarray:
 
 
 def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> None:
-    """Write ``ckpt`` to ``path`` atomically (temporary file + fsync + ``os.replace``)."""
+    """Write ``ckpt`` to ``path`` atomically (temporary file + fsync + ``os.replace``). A failed
+    write raises ``WriteError`` and leaves no temporary file and the previous ``path`` as it was."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     entries: dict[str, np.ndarray] = {"__format__": np.array(CHECKPOINT_FORMAT)}
     for name, arr in ckpt.model.items():
         entries[f"model/{name}"] = np.asarray(arr)
@@ -82,11 +93,16 @@ def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> None:
     entries["tokenizer"] = _json_entry(ckpt.tokenizer)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as f:
             np.savez(f, **entries)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except WriteError:
+        raise
+    except OSError as e:  # disk full, read-only: one line naming the file; the old checkpoint is untouched
+        raise WriteError(path, e) from None
     finally:
         if tmp.exists():  # the write failed part-way: leave no debris, keep the old checkpoint
             tmp.unlink()

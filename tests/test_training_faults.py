@@ -401,3 +401,53 @@ def test_resuming_on_a_dataset_with_another_tokenizer_is_refused(tmp_path, capsy
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err
     assert "was trained with another tokenizer than the dataset in" in err and "char with" in err, err
+
+
+# ----------------------------------------------------------------------------- disk full
+
+
+def _disk_full(*_args, **_kwargs):
+    import errno
+
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_a_checkpoint_save_on_a_full_disk_is_one_line_and_keeps_the_previous_checkpoint(tmp_path, capsys,
+                                                                                         monkeypatch, good_run):
+    import shutil
+
+    from numgpt.__main__ import main
+
+    _, argv = good_run
+    out = tmp_path / "out"
+    out.mkdir()
+    shutil.copy(good_run[0] / "out" / "ckpt.npz", out / "ckpt.npz")
+    before = (out / "ckpt.npz").read_bytes()
+    real_savez = np.savez
+
+    def savez_then_full(f, **entries):  # part of the archive reaches the disk, then it is full
+        real_savez(f, **{k: entries[k] for k in list(entries)[:3]})
+        _disk_full()
+    monkeypatch.setattr(np, "savez", savez_then_full)
+    capsys.readouterr()
+    code = main(["train", "--resume", "--out_dir", str(out), *argv])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.strip().splitlines() == [f"error: cannot write {out / 'ckpt.npz'}: No space left on device"], err
+    assert sorted(p.name for p in out.iterdir()) == ["ckpt.npz", "metrics.jsonl"]  # no temp file left
+    assert (out / "ckpt.npz").read_bytes() == before
+
+
+def test_prepare_on_a_full_disk_is_one_line_and_leaves_no_temp_file(tmp_path, capsys, monkeypatch):
+    from numgpt.__main__ import main
+
+    (tmp_path / "input.txt").write_text(TEXT)
+    monkeypatch.setattr(os, "fsync", _disk_full)
+    capsys.readouterr()
+    code = main(["prepare", "--dataset", "tiny", "--source", str(tmp_path / "input.txt"),
+                 "--data_dir", str(tmp_path / "data")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.strip().splitlines() == [f"error: cannot write {tmp_path / 'data' / 'train.bin'}: "
+                                        f"No space left on device"], err
+    assert list((tmp_path / "data").iterdir()) == []

@@ -34,6 +34,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..checkpoint import WriteError
+
 DATA_FORMAT = "numgpt-data-v1"
 SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
 SHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
@@ -160,7 +162,10 @@ def prepare(dataset: str, out_dir: str | Path, source: str | None = None, tokeni
     tok = make_tokenizer(tokenizer, text if tokenizer == "char" else train_text, vocab_size)
     dtype = np.uint16 if tok.vocab_size <= 1 << 16 else np.uint32
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise WriteError(out, e) from None
     counts = {}
     for split, part in (("train", train_text), ("val", val_text)):
         ids = np.asarray(tok.encode(part), dtype=np.int64)
@@ -184,7 +189,7 @@ def prepare(dataset: str, out_dir: str | Path, source: str | None = None, tokeni
 
 def _atomic_write_bytes(path: Path, payload: bytes) -> None:
     """Write ``payload`` to a temporary file, fsync, rename over ``path``; on failure (disk full,
-    read-only directory) remove the temporary file and raise ``OSError`` naming ``path``."""
+    read-only directory) remove the temporary file and raise ``WriteError`` naming ``path``."""
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
     try:
         with open(tmp, "wb") as f:
@@ -193,7 +198,7 @@ def _atomic_write_bytes(path: Path, payload: bytes) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except OSError as e:
-        raise OSError(e.errno, f"cannot write {path}: {e.strerror or e}") from None
+        raise WriteError(path, e) from None
     finally:
         if tmp.exists():
             tmp.unlink()

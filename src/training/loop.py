@@ -31,7 +31,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..checkpoint import CHECKPOINT_NAME, Checkpoint, CheckpointError, capture_rng, check_model_args, \
+from ..checkpoint import CHECKPOINT_NAME, Checkpoint, CheckpointError, WriteError, capture_rng, check_model_args, \
     load_checkpoint, remove_stale_temps, restore_rng, save_checkpoint
 from ..transformer import GPT
 from .config import TrainConfig
@@ -120,13 +120,19 @@ class _Metrics:
     run starts the file anew; a resumed run appends to it."""
 
     def __init__(self, path: Path, append: bool):
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self.file = open(path, "a" if append else "w", encoding="utf-8")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.file = open(path, "a" if append else "w", encoding="utf-8")
+        except OSError as e:
+            raise WriteError(path, e) from None
 
     def write(self, **record: Any) -> None:
-        self.file.write(json.dumps(record) + "\n")
-        self.file.flush()
+        try:
+            self.file.write(json.dumps(record) + "\n")
+            self.file.flush()
+        except OSError as e:
+            raise WriteError(self.path, e) from None
 
     def close(self) -> None:
         self.file.close()
