@@ -451,3 +451,50 @@ def test_prepare_on_a_full_disk_is_one_line_and_leaves_no_temp_file(tmp_path, ca
     assert err.strip().splitlines() == [f"error: cannot write {tmp_path / 'data' / 'train.bin'}: "
                                         f"No space left on device"], err
     assert list((tmp_path / "data").iterdir()) == []
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """A 1 MiB tmpfs mounted at tmp_path/mnt (skipped where mounting is not allowed)."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+@pytest.mark.parametrize("fault", ["full", "read_only"])
+def test_a_real_full_or_read_only_filesystem_ends_with_one_line(tmp_path, small_tmpfs, capsys, good_run, fault):
+    import shutil
+
+    from numgpt.__main__ import main
+
+    _, argv = good_run
+    out = small_tmpfs / "out"
+    out.mkdir()
+    shutil.copy(good_run[0] / "out" / "ckpt.npz", out / "ckpt.npz")
+    (out / "metrics.jsonl").write_text("")
+    before = (out / "ckpt.npz").read_bytes()
+    if fault == "full":
+        fd = os.open(small_tmpfs / "filler", os.O_WRONLY | os.O_CREAT)
+        try:
+            while os.write(fd, b"\0" * 4096):
+                pass
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+    else:
+        subprocess.run(["mount", "-o", "remount,ro", str(small_tmpfs)], check=True)
+    capsys.readouterr()
+    code = main(["train", "--resume", "--out_dir", str(out), *argv])
+    err = capsys.readouterr().err
+    cause = "No space left on device" if fault == "full" else "Read-only file system"
+    assert code == 1
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: cannot write {out}/") and lines[0].endswith(cause), err
+    assert not [p for p in out.iterdir() if ".tmp" in p.name]
+    assert (out / "ckpt.npz").read_bytes() == before

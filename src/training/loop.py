@@ -120,7 +120,7 @@ class _Metrics:
     run starts the file anew; a resumed run appends to it."""
 
     def __init__(self, path: Path, append: bool):
-        self.path = path
+        self.path, self.failed = path, False
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.file = open(path, "a" if append else "w", encoding="utf-8")
@@ -132,10 +132,15 @@ class _Metrics:
             self.file.write(json.dumps(record) + "\n")
             self.file.flush()
         except OSError as e:
+            self.failed = True
             raise WriteError(self.path, e) from None
 
     def close(self) -> None:
-        self.file.close()
+        try:
+            self.file.close()  # flushes what a failed write left in the buffer: fails again, the same way
+        except OSError as e:
+            if not self.failed:
+                raise WriteError(self.path, e) from None
 
 
 @dataclass
