@@ -44,6 +44,17 @@ class CheckpointError(ValueError):
     """A checkpoint file that cannot be used; the message names the file."""
 
 
+class WriteError(OSError):
+    """A file could not be written (disk full, read-only directory, ...): ``str()`` is the one
+    line ``cannot write <path>: <cause>``; ``errno`` is the cause's."""
+
+    def __init__(self, path: str | Path, cause: OSError):
+        super().__init__(cause.errno, cause.strerror or str(cause), str(path))
+
+    def __str__(self) -> str:
+        return f"cannot write {self.filename}: {self.strerror}"
+
+
 @dataclass
 class Checkpoint:
     """The contents of a checkpoint file, as Python objects."""
@@ -63,9 +74,9 @@ def _json_entry(obj: Any) -> np.ndarray:
 
 
 def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> None:
-    """Write ``ckpt`` to ``path`` atomically (temporary file + fsync + ``os.replace``)."""
+    """Write ``ckpt`` to ``path`` atomically (temporary file + fsync + ``os.replace``). A failed
+    write raises ``WriteError`` and leaves no temporary file and the previous ``path`` as it was."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     entries: dict[str, np.ndarray] = {"__format__": np.array(CHECKPOINT_FORMAT)}
     for name, arr in ckpt.model.items():
         entries[f"model/{name}"] = np.asarray(arr)
@@ -82,11 +93,16 @@ def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> None:
     entries["tokenizer"] = _json_entry(ckpt.tokenizer)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as f:
             np.savez(f, **entries)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except WriteError:
+        raise
+    except OSError as e:  # disk full, read-only: one line naming the file; the old checkpoint is untouched
+        raise WriteError(path, e) from None
     finally:
         if tmp.exists():  # the write failed part-way: leave no debris, keep the old checkpoint
             tmp.unlink()
@@ -129,8 +145,11 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     if not zipfile.is_zipfile(path):  # else np.load guesses "pickled data" and suggests allow_pickle
         raise CheckpointError(f"{path} is not a readable numgpt checkpoint (not an .npz/zip archive)")
     try:
+        _check_declared_sizes(path)
         with np.load(path, allow_pickle=False) as archive:
             entries = {k: archive[k] for k in archive.files}
+    except CheckpointError:
+        raise
     except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as e:
         raise CheckpointError(
             f"{path} is not a readable numgpt checkpoint (truncated, corrupt, or not an .npz file): {e}"
@@ -139,6 +158,9 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     if fmt is None or str(fmt) != CHECKPOINT_FORMAT:
         found = "no '__format__' entry" if fmt is None else f"format {str(fmt)!r}"
         raise CheckpointError(f"{path} is not a numgpt checkpoint ({found}; expected {CHECKPOINT_FORMAT!r})")
+    for key, arr in entries.items():
+        if key.startswith(("model/", "optim/")):
+            _check_weights(path, key, arr)
     try:
         optimizer = None
         if "optim_hyper" in entries:
@@ -156,6 +178,61 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         )
     except (KeyError, ValueError, TypeError) as e:
         raise CheckpointError(f"{path} is a damaged numgpt checkpoint: entry {e} is missing or malformed") from None
+
+
+# Deflate never shrinks data more than about 1032:1, so a member declaring more is crafted.
+_MAX_DEFLATE_RATIO = 1032
+
+
+def _check_declared_sizes(path: Path) -> None:
+    """Refuse, before anything is allocated, an archive member whose ``.npy`` header declares more
+    data than the member holds (``np.load`` would allocate the declared size first, so a crafted
+    header of 10**12 elements asks for TiB), or whose declared size the file cannot hold."""
+    file_size = path.stat().st_size
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            key = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+            if info.compress_size > file_size or info.file_size > max(info.compress_size, 1) * _MAX_DEFLATE_RATIO:
+                raise CheckpointError(f"{path}: entry {key!r} declares {info.file_size:,} bytes, more than the "
+                                      f"{file_size:,}-byte file can hold (damaged or crafted)")
+            with zf.open(info) as f:
+                version = np.lib.format.read_magic(f)
+                shape, _, dtype = (np.lib.format.read_array_header_1_0(f) if version == (1, 0)
+                                   else np.lib.format.read_array_header_2_0(f))
+                data_bytes = info.file_size - f.tell()
+            declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
+            if declared != data_bytes:
+                raise CheckpointError(f"{path}: entry {key!r} declares shape {shape} of {dtype} ({declared:,} bytes) "
+                                      f"but holds {data_bytes:,} bytes (damaged or crafted)")
+
+
+def _check_weights(path: Path, key: str, arr: np.ndarray) -> None:
+    """A model or optimizer array must be real floating point and finite."""
+    if not np.issubdtype(arr.dtype, np.floating):
+        raise CheckpointError(f"{path}: entry {key!r} has dtype {arr.dtype}; weights must be real floating point")
+    if not np.isfinite(arr).all():
+        raise CheckpointError(f"{path}: entry {key!r} holds non-finite values (nan or inf)")
+
+
+def check_model_args(model_args: Any, ckpt: Checkpoint, path: str | Path) -> dict[str, Any]:
+    """``model_args`` as a valid GPTConfig's fields, refused (before a model is built) when the
+    model it describes has more parameters than the checkpoint holds: the token and position
+    embeddings and the blocks' 12*n_embd**2 weights are a lower bound on the count."""
+    from .transformer import GPTConfig
+
+    if not isinstance(model_args, dict):
+        raise CheckpointError(f"{path}: the checkpoint's config has no 'model_args' (the model shape); "
+                              f"was it written by train?")
+    try:
+        conf = GPTConfig.from_dict(model_args)
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: the checkpoint's model_args are invalid: {e}") from None
+    implied = (conf.vocab_size + conf.block_size) * conf.n_embd + conf.n_layer * 12 * conf.n_embd ** 2
+    held = sum(int(np.size(a)) for a in ckpt.model.values())
+    if implied > held:
+        raise CheckpointError(f"{path}: model_args {model_args} describe at least {implied:,} parameters but the "
+                              f"checkpoint holds {held:,} weights (damaged or crafted)")
+    return model_args
 
 
 # ----------------------------------------------------------------------------- RNG state
@@ -211,10 +288,8 @@ def model_from_checkpoint(ckpt: Checkpoint, path: str | Path) -> tuple[Any, Any,
     from .tokenizer import from_dict
     from .transformer import GPT
 
-    model_args = ckpt.config.get("model_args") if isinstance(ckpt.config, dict) else None
-    if not isinstance(model_args, dict):
-        raise CheckpointError(f"{path}: the checkpoint's config has no 'model_args' (the model shape); "
-                              f"was it written by train?")
+    model_args = check_model_args(ckpt.config.get("model_args") if isinstance(ckpt.config, dict) else None,
+                                  ckpt, path)
     if not ckpt.tokenizer:
         raise CheckpointError(f"{path}: the checkpoint holds no tokenizer, so text cannot be encoded")
     try:

@@ -218,3 +218,283 @@ def test_a_killed_worker_ends_the_run_with_one_line(tmp_path):
     assert err.strip().splitlines() == [f"error: data-parallel worker 1 (pid {workers[0]}) was killed by SIGKILL "
                                         f"(out of memory?); resume with --resume, or run with --workers=1 to train "
                                         f"in one process"], err
+
+
+# ----------------------------------------------------------------------------- damaged checkpoints
+
+
+@pytest.fixture(scope="module")
+def good_run(tmp_path_factory):
+    """A finished 2-iteration run: its directory and the `train` options that name it."""
+    tmp = tmp_path_factory.mktemp("good")
+    train(tiny_cfg(tmp, max_iters=2, eval_interval=2), log=quiet)
+    argv = ["--source", str(tmp / "input.txt"), "--data_dir", str(tmp / "data"), "--n_layer=1", "--n_head=2",
+            "--n_embd=16", "--block_size=16", "--batch_size=4", "--max_iters=4", "--eval_interval=2",
+            "--eval_iters=1", "--sample_tokens=0", "--workers=1"]
+    return tmp, argv
+
+
+def _entries(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as archive:
+        return {k: archive[k] for k in archive.files}
+
+
+def _crafted_header(path: Path, key: str, shape: tuple[int, ...]) -> None:
+    """Rewrite archive member ``key`` with an .npy header declaring ``shape`` over 8 bytes of data."""
+    import io
+    import zipfile
+
+    members = {}
+    with zipfile.ZipFile(path) as zf:
+        for name in zf.namelist():
+            members[name] = zf.read(name)
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": "<f4", "fortran_order": False, "shape": shape})
+    members[key + ".npy"] = buf.getvalue() + b"\0" * 8
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+
+
+def _damage(path: Path, kind: str) -> str:
+    """Damage the checkpoint at ``path`` in the way ``kind`` names; returns a word the error must contain."""
+    import json
+
+    e = _entries(path)
+    if kind == "truncated":
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+        return "not a readable numgpt checkpoint"
+    if kind == "huge_npy_header":
+        _crafted_header(path, "model/transformer.wte.weight", (10**12,))
+        return "'model/transformer.wte.weight' declares shape"
+    small = "model/transformer.ln_f.weight"
+    if kind == "missing_key":
+        del e[small]
+        word = "transformer.ln_f.weight"
+    elif kind == "wrong_shape":
+        e[small] = np.ones(3, np.float32)
+        word = "transformer.ln_f.weight"
+    elif kind in ("complex", "integer"):
+        e[small] = e[small].astype(np.complex64 if kind == "complex" else np.int32)
+        word = f"'{small}' has dtype"
+    elif kind == "nan":
+        e[small] = np.full_like(e[small], np.nan)
+        word = f"'{small}' holds non-finite"
+    elif kind == "huge_model_args":
+        config = json.loads(str(e["config"]))
+        config["model_args"]["n_embd"] = 10**6
+        e["config"] = np.array(json.dumps(config))
+        word = "model_args"
+    elif kind == "bad_rng":
+        e["rng"] = np.array(json.dumps({"data": {"bit_generator": "NoSuchGenerator"}}))
+        word = "rng entry"
+    elif kind == "bad_optimizer":
+        e["optim_hyper"] = np.array(json.dumps({"type": "AdamW"}))
+        word = "optimizer state entry"
+    elif kind == "short_optimizer_buffer":
+        key = next(k for k in e if k.startswith("optim/"))
+        e[key] = e[key][:3]
+        word = "optimizer state entry"
+    elif kind == "negative_step":
+        e["step"] = np.array(-3, dtype=np.int64)
+        word = "'step' is -3"
+    else:
+        raise AssertionError(kind)
+    with open(path, "wb") as f:
+        np.savez(f, **e)
+    return word
+
+
+BOTH = ["truncated", "huge_npy_header", "missing_key", "wrong_shape", "complex", "integer", "nan", "huge_model_args"]
+TRAIN_ONLY = ["bad_rng", "bad_optimizer", "short_optimizer_buffer", "negative_step"]
+
+
+@pytest.mark.parametrize("command,kind", [(c, k) for k in BOTH for c in ("train", "sample")]
+                         + [("train", k) for k in TRAIN_ONLY])
+def test_a_damaged_checkpoint_is_one_error_line_through_train_resume_and_sample(tmp_path, good_run, capsys,
+                                                                                command, kind):
+    import shutil
+
+    from numgpt.__main__ import main
+
+    run_dir, argv = good_run
+    out = tmp_path / "out"
+    out.mkdir()
+    shutil.copy(run_dir / "out" / "ckpt.npz", out / "ckpt.npz")
+    word = _damage(out / "ckpt.npz", kind)
+    capsys.readouterr()
+    if command == "train":
+        code = main(["train", "--resume", "--out_dir", str(out), *argv])
+    else:
+        code = main(["sample", "--checkpoint", str(out / "ckpt.npz"), "--max_new_tokens", "2"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "error:" in lines[0] and str(out / "ckpt.npz") in lines[0], err
+    assert word in lines[0], lines[0]
+    assert "Traceback" not in err
+
+
+# ----------------------------------------------------------------------------- data that lies
+
+
+def _prepared(tmp_path: Path, text: str = TEXT) -> Path:
+    from numgpt.training.data import prepare
+
+    (tmp_path / "input.txt").write_text(text)
+    prepare("tiny", tmp_path / "data", source=str(tmp_path / "input.txt"), log=quiet)
+    return tmp_path / "data"
+
+
+def _edit_meta(data: Path, **changes) -> None:
+    import json
+
+    meta = json.loads((data / "meta.json").read_text())
+    for k, v in changes.items():
+        if v is None:
+            meta.pop(k, None)
+        else:
+            meta[k] = v
+    (data / "meta.json").write_text(json.dumps(meta))
+
+
+def test_a_bin_rewritten_with_the_same_size_is_refused(tmp_path):
+    from numgpt.training.data import DataError, load_split
+
+    data = _prepared(tmp_path)
+    raw = np.fromfile(data / "train.bin", dtype=np.uint16)
+    (data / "train.bin").write_bytes(raw.view(np.uint8)[::-1].tobytes())  # same size, other bytes
+    with pytest.raises(DataError, match=r"train\.bin is not the file prepared with .*size or content differs"):
+        load_split(data, "train")
+    np.testing.assert_array_equal(load_split(data, "val")[:5], np.fromfile(data / "val.bin", np.uint16)[:5])
+
+
+@pytest.mark.parametrize("dtype", ["float16", "int8", "int16", "uint8", "bogus"])
+def test_meta_json_naming_a_dtype_that_cannot_hold_the_ids_is_refused(tmp_path, dtype):
+    from numgpt.training.data import DataError, load_meta
+
+    data = _prepared(tmp_path)
+    _edit_meta(data, dtype=dtype, **({"vocab_size": 300} if dtype == "uint8" else {}))
+    with pytest.raises(DataError, match=rf"dtype '{dtype}' cannot hold token ids .*unsigned integer"):
+        load_meta(data)
+
+
+def test_an_old_meta_json_without_fingerprints_still_loads(tmp_path):
+    from numgpt.training.data import load_split
+
+    data = _prepared(tmp_path)
+    _edit_meta(data, files=None, tokenizer_sha256=None)
+    assert len(load_split(data, "train")) > 0
+
+
+def test_resuming_on_a_dataset_with_another_tokenizer_is_refused(tmp_path, capsys):
+    from numgpt.__main__ import main
+
+    train(tiny_cfg(tmp_path, max_iters=2, eval_interval=2), log=quiet)
+    other = tmp_path / "other"
+    other.mkdir()
+    # the same vocabulary size (the same model shape), other characters: the ids mean other text
+    _prepared(other, TEXT.translate(str.maketrans("aeiou", "AEIOU")) + "aeiou")
+    capsys.readouterr()
+    code = main(["train", "--resume", "--out_dir", str(tmp_path / "out"), "--data_dir", str(other / "data"),
+                 "--n_layer=1", "--n_head=2", "--n_embd=16", "--block_size=16", "--max_iters=4", "--sample_tokens=0"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert "was trained with another tokenizer than the dataset in" in err and "char with" in err, err
+
+
+# ----------------------------------------------------------------------------- disk full
+
+
+def _disk_full(*_args, **_kwargs):
+    import errno
+
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_a_checkpoint_save_on_a_full_disk_is_one_line_and_keeps_the_previous_checkpoint(tmp_path, capsys,
+                                                                                         monkeypatch, good_run):
+    import shutil
+
+    from numgpt.__main__ import main
+
+    _, argv = good_run
+    out = tmp_path / "out"
+    out.mkdir()
+    shutil.copy(good_run[0] / "out" / "ckpt.npz", out / "ckpt.npz")
+    before = (out / "ckpt.npz").read_bytes()
+    real_savez = np.savez
+
+    def savez_then_full(f, **entries):  # part of the archive reaches the disk, then it is full
+        real_savez(f, **{k: entries[k] for k in list(entries)[:3]})
+        _disk_full()
+    monkeypatch.setattr(np, "savez", savez_then_full)
+    capsys.readouterr()
+    code = main(["train", "--resume", "--out_dir", str(out), *argv])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.strip().splitlines() == [f"error: cannot write {out / 'ckpt.npz'}: No space left on device"], err
+    assert sorted(p.name for p in out.iterdir()) == ["ckpt.npz", "metrics.jsonl"]  # no temp file left
+    assert (out / "ckpt.npz").read_bytes() == before
+
+
+def test_prepare_on_a_full_disk_is_one_line_and_leaves_no_temp_file(tmp_path, capsys, monkeypatch):
+    from numgpt.__main__ import main
+
+    (tmp_path / "input.txt").write_text(TEXT)
+    monkeypatch.setattr(os, "fsync", _disk_full)
+    capsys.readouterr()
+    code = main(["prepare", "--dataset", "tiny", "--source", str(tmp_path / "input.txt"),
+                 "--data_dir", str(tmp_path / "data")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.strip().splitlines() == [f"error: cannot write {tmp_path / 'data' / 'train.bin'}: "
+                                        f"No space left on device"], err
+    assert list((tmp_path / "data").iterdir()) == []
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """A 1 MiB tmpfs mounted at tmp_path/mnt (skipped where mounting is not allowed)."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+@pytest.mark.parametrize("fault", ["full", "read_only"])
+def test_a_real_full_or_read_only_filesystem_ends_with_one_line(tmp_path, small_tmpfs, capsys, good_run, fault):
+    import shutil
+
+    from numgpt.__main__ import main
+
+    _, argv = good_run
+    out = small_tmpfs / "out"
+    out.mkdir()
+    shutil.copy(good_run[0] / "out" / "ckpt.npz", out / "ckpt.npz")
+    (out / "metrics.jsonl").write_text("")
+    before = (out / "ckpt.npz").read_bytes()
+    if fault == "full":
+        fd = os.open(small_tmpfs / "filler", os.O_WRONLY | os.O_CREAT)
+        try:
+            while os.write(fd, b"\0" * 4096):
+                pass
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+    else:
+        subprocess.run(["mount", "-o", "remount,ro", str(small_tmpfs)], check=True)
+    capsys.readouterr()
+    code = main(["train", "--resume", "--out_dir", str(out), *argv])
+    err = capsys.readouterr().err
+    cause = "No space left on device" if fault == "full" else "Read-only file system"
+    assert code == 1
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: cannot write {out}/") and lines[0].endswith(cause), err
+    assert not [p for p in out.iterdir() if ".tmp" in p.name]
+    assert (out / "ckpt.npz").read_bytes() == before

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..checkpoint import CHECKPOINT_NAME, CheckpointError, checkpoint_path, load_checkpoint, model_from_checkpoint
+from ..checkpoint import CHECKPOINT_NAME, CheckpointError, WriteError, checkpoint_path, load_checkpoint, model_from_checkpoint
 from .config import FIELDS, ConfigError, load_config, resolve_config
 from .data import DataError, load_meta, load_split, prepare
 from .evaluate import FULL_EVAL_BATCH, FullLoss
@@ -88,7 +88,15 @@ def run_prepare(args: argparse.Namespace) -> int:
     except USER_ERRORS as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:
+        print(f"error: {os_error_line(e)}", file=sys.stderr)
+        return 1
     return 0
+
+
+def os_error_line(e: OSError) -> str:
+    """An OSError as one line naming the file: ``cannot write <path>: <cause>`` for a ``WriteError``."""
+    return str(e) if isinstance(e, WriteError) or not e.filename else f"{e.filename}: {e.strerror or e}"
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -103,6 +111,9 @@ def run_train(args: argparse.Namespace) -> int:
         return 2
     except TrainingFault as e:
         print(f"error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:  # disk full, read-only directory: the last checkpoint is kept
+        print(f"error: {os_error_line(e)}", file=sys.stderr)
         return 1
     return result.exit_code  # 0 done, 1 non-finite stop, 128 + signal when interrupted (loop.py)
 

@@ -5,7 +5,13 @@ A prepared dataset is a directory with three files::
     train.bin   the first 90% of the text's tokens, raw little-endian uint16 (uint32 if the
     val.bin     vocabulary has more than 65,536 tokens), read back memory-mapped
     meta.json   {"format", "dataset", "vocab_size", "dtype", "train_tokens", "val_tokens",
-                 "source", "source_sha256", "tokenizer": <the tokenizer's to_dict()>}
+                 "source", "source_sha256", "tokenizer": <the tokenizer's to_dict()>,
+                 "tokenizer_sha256", "files": {"train.bin": {"bytes", "fingerprint"}, "val.bin": ...}}
+
+``load_split`` refuses a ``.bin`` whose size or fingerprint (``fingerprint``: SHA-256 of the size
+and the first and last MiB, cheap for any size) differs from meta.json's record, and a meta.json
+whose dtype is not an unsigned integer type wide enough for its vocab_size. A meta.json written
+before these fields existed loads as before.
 
 The split is by characters of the text, 90/10, as nanoGPT's shakespeare_char ``prepare.py``.
 ``meta.json`` is written last, so its presence means the directory is complete.
@@ -28,6 +34,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..checkpoint import WriteError
+
 DATA_FORMAT = "numgpt-data-v1"
 SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
 SHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
@@ -37,6 +45,7 @@ KNOWN_DATASETS = {"shakespeare_char": (SHAKESPEARE_URL, SHAKESPEARE_SHA256)}
 BUNDLED = {"shakespeare_char": "tinyshakespeare.txt.bz2"}
 BUNDLED_PREFIX = "bundled:"  # how meta.json's "source" names a bundled file
 TRAIN_FRACTION = 0.9
+FINGERPRINT_SPAN = 1 << 20  # bytes hashed at each end of a .bin by fingerprint()
 
 
 class DataError(ValueError):
@@ -153,7 +162,10 @@ def prepare(dataset: str, out_dir: str | Path, source: str | None = None, tokeni
     tok = make_tokenizer(tokenizer, text if tokenizer == "char" else train_text, vocab_size)
     dtype = np.uint16 if tok.vocab_size <= 1 << 16 else np.uint32
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise WriteError(out, e) from None
     counts = {}
     for split, part in (("train", train_text), ("val", val_text)):
         ids = np.asarray(tok.encode(part), dtype=np.int64)
@@ -166,6 +178,9 @@ def prepare(dataset: str, out_dir: str | Path, source: str | None = None, tokeni
         "dtype": np.dtype(dtype).name, "train_tokens": counts["train"], "val_tokens": counts["val"],
         "source": where, "source_sha256": digest, "tokenizer": tok.to_dict(),
     }
+    meta["tokenizer_sha256"] = tokenizer_identity(meta["tokenizer"])
+    meta["files"] = {f"{split}.bin": {"bytes": (out / f"{split}.bin").stat().st_size,
+                                      "fingerprint": fingerprint(out / f"{split}.bin")} for split in counts}
     _atomic_write_bytes(out / "meta.json", json.dumps(meta).encode())
     log(f"prepared {dataset} in {out}: vocab {tok.vocab_size} ({tokenizer}), "
         f"{counts['train']:,} train and {counts['val']:,} val tokens ({np.dtype(dtype).name})")
@@ -173,12 +188,36 @@ def prepare(dataset: str, out_dir: str | Path, source: str | None = None, tokeni
 
 
 def _atomic_write_bytes(path: Path, payload: bytes) -> None:
+    """Write ``payload`` to a temporary file, fsync, rename over ``path``; on failure (disk full,
+    read-only directory) remove the temporary file and raise ``WriteError`` naming ``path``."""
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(payload)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        raise WriteError(path, e) from None
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def fingerprint(path: Path) -> str:
+    """SHA-256 of a file's size and its first and last ``FINGERPRINT_SPAN`` bytes."""
+    size = path.stat().st_size
+    h = hashlib.sha256(str(size).encode())
+    with open(path, "rb") as f:
+        h.update(f.read(FINGERPRINT_SPAN))
+        f.seek(max(0, size - FINGERPRINT_SPAN))
+        h.update(f.read(FINGERPRINT_SPAN))
+    return h.hexdigest()
+
+
+def tokenizer_identity(tokenizer: dict[str, Any] | None) -> str:
+    """SHA-256 of a tokenizer's ``to_dict()`` (canonical JSON): equal iff the tokenizers are."""
+    return hashlib.sha256(json.dumps(tokenizer, sort_keys=True).encode()).hexdigest()
 
 
 # ----------------------------------------------------------------------------- reading
@@ -194,6 +233,17 @@ def load_meta(data_dir: str | Path) -> dict[str, Any]:
         raise DataError(f"{path} is not valid JSON ({e}); delete the directory and prepare again") from None
     if not isinstance(meta, dict) or meta.get("format") != DATA_FORMAT:
         raise DataError(f"{path} is not a numgpt dataset meta file (format {DATA_FORMAT!r} expected)")
+    try:
+        dtype = np.dtype(meta.get("dtype"))
+    except TypeError:
+        dtype = None
+    vocab = meta.get("vocab_size")
+    if isinstance(vocab, bool) or not isinstance(vocab, int) or vocab <= 0:
+        raise DataError(f"{path}: vocab_size must be a positive integer, got {vocab!r}; prepare the dataset again")
+    if dtype is None or dtype.kind != "u" or vocab > 1 << (8 * dtype.itemsize):
+        raise DataError(f"{path}: dtype {meta.get('dtype')!r} cannot hold token ids of a {vocab}-token vocabulary "
+                        f"(expected an unsigned integer type such as "
+                        f"{'uint16' if vocab <= 1 << 16 else 'uint32'}); prepare the dataset again")
     return meta
 
 
@@ -207,6 +257,12 @@ def load_split(data_dir: str | Path, split: str, meta: dict[str, Any] | None = N
     if size != expected * dtype.itemsize:
         raise DataError(f"{path} should hold {expected} {dtype.name} tokens ({expected * dtype.itemsize} bytes) but "
                         f"{'is missing' if size < 0 else f'has {size} bytes'}; prepare the dataset again")
+    recorded = (meta.get("files") or {}).get(path.name)
+    if recorded is not None:
+        if recorded.get("bytes") != size or recorded.get("fingerprint") != fingerprint(path):
+            raise DataError(f"{path} is not the file prepared with {Path(data_dir) / 'meta.json'}: its size or content "
+                            f"differs (fingerprint {fingerprint(path)[:12]}..., recorded "
+                            f"{str(recorded.get('fingerprint'))[:12]}...); prepare the dataset again")
     if expected == 0:
         return np.zeros(0, dtype=dtype)  # np.memmap cannot map an empty file
     return np.memmap(path, dtype=dtype, mode="r")

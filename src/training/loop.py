@@ -31,11 +31,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..checkpoint import CHECKPOINT_NAME, Checkpoint, CheckpointError, capture_rng, load_checkpoint, \
-    remove_stale_temps, restore_rng, save_checkpoint
+from ..checkpoint import CHECKPOINT_NAME, Checkpoint, CheckpointError, WriteError, capture_rng, check_model_args, \
+    load_checkpoint, remove_stale_temps, restore_rng, save_checkpoint
 from ..transformer import GPT
 from .config import TrainConfig
-from .data import DataError, get_batch, load_meta, load_split, prepare, tokenizer_from_dict
+from .data import DataError, get_batch, load_meta, load_split, prepare, tokenizer_from_dict, tokenizer_identity
 from .evaluate import estimate_loss, full_loss, sample_text
 from .optim import AdamW, configure_optimizer
 from .plot import write_loss_plot
@@ -125,16 +125,27 @@ class _Metrics:
     run starts the file anew; a resumed run appends to it."""
 
     def __init__(self, path: Path, append: bool):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self.file = open(path, "a" if append else "w", encoding="utf-8")
+        self.path, self.failed = path, False
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.file = open(path, "a" if append else "w", encoding="utf-8")
+        except OSError as e:
+            raise WriteError(path, e) from None
 
     def write(self, **record: Any) -> None:
-        self.file.write(json.dumps(record) + "\n")
-        self.file.flush()
+        try:
+            self.file.write(json.dumps(record) + "\n")
+            self.file.flush()
+        except OSError as e:
+            self.failed = True
+            raise WriteError(self.path, e) from None
 
     def close(self) -> None:
-        self.file.close()
+        try:
+            self.file.close()  # flushes what a failed write left in the buffer: fails again, the same way
+        except OSError as e:
+            if not self.failed:
+                raise WriteError(self.path, e) from None
 
 
 @dataclass
@@ -289,8 +300,16 @@ def _set_up(cfg: TrainConfig, resume: bool, log: Callable[[str], None],
     ckpt = load_checkpoint(ckpt_path) if resume else None
     model_args = cfg.model_args(meta["vocab_size"])
     if ckpt is not None:
-        if "model_args" not in ckpt.config or ckpt.optimizer is None:
+        if not isinstance(ckpt.config, dict) or "model_args" not in ckpt.config or ckpt.optimizer is None:
             raise CheckpointError(f"{ckpt_path} is not a checkpoint of the train command (no model_args/optimizer)")
+        check_model_args(ckpt.config["model_args"], ckpt, ckpt_path)
+        if ckpt.tokenizer and tokenizer_identity(ckpt.tokenizer) != tokenizer_identity(meta["tokenizer"]):
+            raise CheckpointError(
+                f"{ckpt_path} was trained with another tokenizer than the dataset in {data_dir} has (checkpoint: "
+                f"{_describe_tokenizer(ckpt.tokenizer)}; dataset: {_describe_tokenizer(meta['tokenizer'])}); "
+                f"resume on the dataset it was trained on (--data_dir), or start a new run")
+        if ckpt.step < 0:
+            raise CheckpointError(f"{ckpt_path}: entry 'step' is {ckpt.step}; it must be >= 0")
         if ckpt.config["model_args"] != model_args:
             log(f"resuming with the checkpoint's model shape {ckpt.config['model_args']} (the config's differs)")
         model_args = ckpt.config["model_args"]
@@ -300,9 +319,7 @@ def _set_up(cfg: TrainConfig, resume: bool, log: Callable[[str], None],
                tokenizer, ckpt_path, {**cfg.to_dict(), "model_args": model_args},
                _Metrics(out_dir / METRICS_NAME if is_root else Path(os.devnull), append=resume), is_root=is_root)
     if ckpt is not None:
-        model.load_state_dict(ckpt.model)
-        run.optimizer.load_state_dict(ckpt.optimizer)
-        restore_rng(ckpt.rng, run.data_rng, model)
+        _restore(ckpt, ckpt_path, run)
         run.it, run.best_val, run.saved_iter = ckpt.step, ckpt.best_val_loss, ckpt.step
         run.saved_val_loss_full = ckpt.val_loss_full
         run.workers_before = ckpt.config.get("workers_used")
@@ -310,6 +327,25 @@ def _set_up(cfg: TrainConfig, resume: bool, log: Callable[[str], None],
     model.train()
     run.rng_state = capture_rng(run.data_rng, model)
     return run
+
+
+def _describe_tokenizer(d: dict[str, Any]) -> str:
+    size = f"{len(d['chars'])} characters" if isinstance(d.get("chars"), str) else \
+        f"{len(d['merges'])} merges" if isinstance(d.get("merges"), list) else "?"
+    return f"{d.get('type')} with {size}, sha256 {tokenizer_identity(d)[:12]}"
+
+
+def _restore(ckpt: Checkpoint, path: Path, run: _Run) -> None:
+    """The weights, optimizer state and RNG states of ``ckpt``; a damaged entry is one
+    ``CheckpointError`` naming the file and the entry."""
+    for entry, restore in (("model", lambda: run.model.load_state_dict(ckpt.model)),
+                           ("optimizer state", lambda: run.optimizer.load_state_dict(ckpt.optimizer)),
+                           ("rng", lambda: restore_rng(ckpt.rng, run.data_rng, run.model))):
+        try:
+            restore()
+        except (KeyError, ValueError, TypeError, AttributeError, IndexError) as e:
+            raise CheckpointError(f"{path}: the checkpoint's {entry} entry cannot be restored: "
+                                  f"{type(e).__name__}: {e}") from None
 
 
 def _log_start(run: _Run) -> None:
