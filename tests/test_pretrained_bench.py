@@ -6,14 +6,14 @@ from numgpt.sampling.bench import prefill_flops
 from numgpt.transformer import GPTConfig
 
 TINY = ["--n_layer", "1", "--n_head", "2", "--n_embd", "16", "--block_size", "32", "--vocab_size", "50",
-        "--prompt", "8", "--tokens", "4", "--repeats", "1", "--buffer-mib", "4"]
+        "--prompt", "8", "--tokens", "4", "--repeats", "1", "--buffer-mib", "4", "--blas", "current", "--peak-size", "128"]
 
 
 def test_bench_sample_gpt2_shape_prints_decode_bound_and_prefill(capsys):
     assert main(["bench", "sample", "--shape", "gpt2", *TINY]) == 0
     out = capsys.readouterr().out
     assert "'n_layer': 1" in out and "'vocab_size': 50" in out
-    for field in ("memory bandwidth:", "ms/token (median); bound", "ratio", "prefill:", "GFLOP/s", "% of peak"):
+    for field in ("memory bandwidth:", "ms/token (median); bound", "ratio", "prefill:", "GFLOP/s", "% of peak", "(128^3)"):
         assert field in out, field
 
 

@@ -38,6 +38,9 @@ in this process:
 * prefill: one forward over the ``--prompt`` tokens (median of ``--repeats``); its FLOPs are the
   products it runs (24 T C^2 per layer, 4 T^2 C per layer of attention, 2 T C V of logits) and the
   percentage is of the float32 matmul peak (best GFLOP/s of a 2048^3 product, same process).
+
+With ``--blas both`` all of it is measured with the default BLAS threads, then again with one
+BLAS thread (set in this process); ``--blas current`` only the former.
 """
 from __future__ import annotations
 
@@ -170,7 +173,8 @@ def _decode_and_prefill(model: GPT, ids: np.ndarray, tokens: int, repeats: int) 
 
 
 def measure_roofline(cfg: GPTConfig, prompt: int, tokens: int, repeats: int, buffer_bytes: int | None = None,
-                     threads: tuple[int | None, ...] = (None, 1), out=print) -> list[dict[str, float]]:
+                     threads: tuple[int | None, ...] = (None, 1), peak_size: int = 2048,
+                     out=print) -> list[dict[str, float]]:
     """Decode ms/token vs the weight-read bound, prefill GFLOP/s vs the matmul peak (module
     docstring), once per OpenBLAS thread count in ``threads`` (None: the machine's default), all in
     this process. Returns one dict of figures per thread count."""
@@ -200,7 +204,7 @@ def measure_roofline(cfg: GPTConfig, prompt: int, tokens: int, repeats: int, buf
                 set_blas_threads(n if n is not None else default)
             label = f"{n} BLAS thread(s)" if n is not None else f"default BLAS threads ({default or 'unknown'})"
             bandwidth, how = memory_bandwidth(buffer_bytes, max(repeats, 3))
-            peak = matmul_gflops(2048, 2048, 2048) * 1e9
+            peak = matmul_gflops(peak_size, peak_size, peak_size) * 1e9
             prefill_t, decode = _decode_and_prefill(model, ids, tokens, repeats)
             bound = weight_bytes / bandwidth
             achieved = prefill_flops(cfg, prompt) / prefill_t
@@ -215,7 +219,7 @@ def measure_roofline(cfg: GPTConfig, prompt: int, tokens: int, repeats: int, buf
                 f"{r['weight_mb']:.1f} MB / {r['bandwidth_gbs']:.2f} GB/s = {r['bound_ms']:.2f} ms/token; ratio "
                 f"{r['decode_ratio']:.2f}x (plus ~{r['kv_mb']:.1f} MB of KV cache read per step)")
             out(f"  prefill: {r['prefill_ms']:.1f} ms (median of {repeats}) = {r['prefill_gflops']:.1f} GFLOP/s; "
-                f"matmul peak (2048^3) {r['peak_gflops']:.1f} GFLOP/s: {r['prefill_pct']:.0f}% of peak")
+                f"matmul peak ({peak_size}^3) {r['peak_gflops']:.1f} GFLOP/s: {r['prefill_pct']:.0f}% of peak")
             results.append(r)
     finally:
         if default is not None:
@@ -239,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument(f"--{key}", type=int, help=f"--shape gpt2: override {key}")
     parser.add_argument("--buffer-mib", type=int, help="--shape gpt2: bandwidth buffer size (default: max of "
                                                        "the weight bytes and 4x the last-level cache)")
+    parser.add_argument("--peak-size", type=int, default=2048, help="--shape gpt2: the N of the N^3 matmul "
+                                                                     "peak (default 2048)")
     parser.add_argument("--table-only", action="store_true", help=argparse.SUPPRESS)  # the child of --blas both
     args = parser.parse_args(argv)
     if args.tokens is None:
@@ -252,7 +258,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--prompt must be >= 1")
         try:
             measure_roofline(GPTConfig(**shape), args.prompt, args.tokens, args.repeats,
-                             args.buffer_mib * 2**20 if args.buffer_mib else None)
+                             args.buffer_mib * 2**20 if args.buffer_mib else None,
+                             threads=(None, 1) if args.blas == "both" else (None,), peak_size=args.peak_size)
         except ValueError as e:
             parser.error(str(e))
         return 0
