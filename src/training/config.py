@@ -46,6 +46,7 @@ class TrainConfig:
     tokenizer: str = "char"              # "char" or "bpe"
     vocab_size: int = 0                  # BPE vocabulary size (ignored for char; the model's comes from the data)
     seed: int = 1337
+    init_from: str = ""                  # "" -> a fresh model; a hub name (gpt2) or hub-layout dir: fine-tune it
     # -- the model: a GPTConfig (flat keys in the file: n_layer = 4, dropout = 0.1, ...) -----------
     model: GPTConfig = dataclasses.field(default_factory=lambda: GPTConfig(**DEFAULT_MODEL))
     # -- optimisation --------------------------------------------------------------------------
@@ -191,6 +192,9 @@ def validate(cfg: TrainConfig) -> None:
             raise ConfigError(f"config key {key!r} must be in [0, 1), got {getattr(cfg, key)}")
     if cfg.decay_lr and cfg.lr_decay_iters < cfg.warmup_iters:
         raise ConfigError(f"lr_decay_iters ({cfg.lr_decay_iters}) must be >= warmup_iters ({cfg.warmup_iters})")
+    if cfg.init_from and (cfg.init_from != cfg.init_from.strip() or Path(cfg.init_from).is_file()):
+        raise ConfigError(f"config key 'init_from' must be a hub name (gpt2) or a directory in the hub layout, "
+                          f"got {cfg.init_from!r}")
     if cfg.tokenizer not in ("char", "bpe"):
         raise ConfigError(f"config key 'tokenizer' must be 'char' or 'bpe', got {cfg.tokenizer!r}")
     if cfg.tokenizer == "bpe" and cfg.vocab_size <= 256:
