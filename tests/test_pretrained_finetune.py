@@ -1,4 +1,5 @@
-"""``train --init-from DIR``: fine-tuning starts from a hub-layout checkpoint's weights."""
+"""``train --init-from DIR``: fine-tuning starts from a hub-layout checkpoint's weights, on data
+prepared with that checkpoint's tokenizer (``prepare --tokenizer DIR``)."""
 from __future__ import annotations
 
 import hashlib
@@ -16,11 +17,11 @@ from .test_pretrained import write_hub_dir
 TEXT = "hello world, it's a tiny test corpus 123 and some more words for the val split. " * 40
 
 
-def finetune_cfg(tmp_path, hub_dir, vocab_size, **kw):
+def finetune_cfg(tmp_path, hub_dir, vocab_size=0, tokenizer="bpe", **kw):
     source = tmp_path / "input.txt"
     source.write_text(TEXT)
     values = dict(source=str(source), data_dir=str(tmp_path / "data"), out_dir=str(tmp_path / "out"),
-                  tokenizer="bpe", vocab_size=vocab_size, init_from=str(hub_dir), n_layer=1, n_head=1, n_embd=8,
+                  tokenizer=tokenizer, vocab_size=vocab_size, init_from=str(hub_dir), n_layer=1, n_head=1, n_embd=8,
                   block_size=16, batch_size=2, max_iters=2, warmup_iters=0, lr_decay_iters=2, eval_interval=100,
                   eval_iters=1, log_interval=1, sample_tokens=0, dropout=0.0, learning_rate=1e-3, workers=1)
     values.update(kw)
@@ -37,7 +38,7 @@ def test_train_init_from_starts_from_the_loaded_weights(tmp_path, monkeypatch):
     real_get_batch = loop.get_batch
     monkeypatch.setattr(loop, "get_batch", lambda *a: batches.append(real_get_batch(*a)) or batches[-1])
     logged = []
-    result = loop.train(finetune_cfg(tmp_path, hub_dir, hub_cfg["vocab_size"]), log=logged.append)
+    result = loop.train(finetune_cfg(tmp_path, hub_dir, tokenizer=str(hub_dir)), log=logged.append)
     assert result.status == "done", result.message
     assert load_meta(tmp_path / "data")["vocab_size"] == hub_cfg["vocab_size"]
     model, _ = load_pretrained(hub_dir, block_size=16)  # the config's block_size 16 crops the 32 positions
@@ -63,3 +64,29 @@ def test_init_from_a_file_is_refused_by_the_config(tmp_path):
     (tmp_path / "model.safetensors").write_bytes(b"")
     with pytest.raises(ConfigError, match="init_from"):
         load_config(None, {"init_from": str(tmp_path / "model.safetensors")})
+
+
+def test_prepare_with_a_checkpoints_tokenizer_writes_its_ids(tmp_path):
+    from numgpt.__main__ import main
+    from numgpt.training.data import TRAIN_FRACTION, load_split
+
+    hub_dir = tmp_path / "hub"
+    hub_dir.mkdir()
+    tok, hub_cfg, _ = write_hub_dir(hub_dir)
+    (tmp_path / "input.txt").write_text(TEXT)
+    assert main(["prepare", "--dataset", "tiny", "--source", str(tmp_path / "input.txt"), "--tokenizer", str(hub_dir),
+                 "--data_dir", str(tmp_path / "data")]) == 0
+    meta = load_meta(tmp_path / "data")
+    assert meta["vocab_size"] == hub_cfg["vocab_size"]
+    train_ids = load_split(tmp_path / "data", "train", meta)
+    assert train_ids.tolist() == tok.encode(TEXT[:int(len(TEXT) * TRAIN_FRACTION)])
+
+
+def test_prepare_with_an_unknown_tokenizer_names_it(tmp_path, capsys):
+    from numgpt.__main__ import main
+
+    (tmp_path / "input.txt").write_text(TEXT)
+    assert main(["prepare", "--source", str(tmp_path / "input.txt"), "--tokenizer", "./nowhere",
+                 "--data_dir", str(tmp_path / "data")]) == 2
+    err = capsys.readouterr().err
+    assert "tokenizer './nowhere'" in err and "expected 'char', 'bpe', a hub name" in err

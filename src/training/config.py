@@ -43,7 +43,7 @@ class TrainConfig:
     data_dir: str = ""                   # "" -> data/<dataset> (relative to the current directory)
     out_dir: str = ""                    # "" -> out-<name>
     source: str = ""                     # text file or URL for prepare ("" -> the copy shipped in the package)
-    tokenizer: str = "char"              # "char" or "bpe"
+    tokenizer: str = "char"              # "char", "bpe", or a GPT-2 checkpoint's (hub name or dir: vocab.json + merges.txt)
     vocab_size: int = 0                  # BPE vocabulary size (ignored for char; the model's comes from the data)
     seed: int = 1337
     init_from: str = ""                  # "" -> a fresh model; a hub name (gpt2) or hub-layout dir: fine-tune it
@@ -195,7 +195,7 @@ def validate(cfg: TrainConfig) -> None:
     if cfg.init_from and (cfg.init_from != cfg.init_from.strip() or Path(cfg.init_from).is_file()):
         raise ConfigError(f"config key 'init_from' must be a hub name (gpt2) or a directory in the hub layout, "
                           f"got {cfg.init_from!r}")
-    if cfg.tokenizer not in ("char", "bpe"):
-        raise ConfigError(f"config key 'tokenizer' must be 'char' or 'bpe', got {cfg.tokenizer!r}")
+    if not cfg.tokenizer.strip():
+        raise ConfigError("config key 'tokenizer' must be 'char', 'bpe', a hub name (gpt2) or a directory, got ''")
     if cfg.tokenizer == "bpe" and cfg.vocab_size <= 256:
         raise ConfigError(f"tokenizer 'bpe' needs vocab_size > 256, got {cfg.vocab_size}")

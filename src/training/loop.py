@@ -96,7 +96,7 @@ def ensure_data(cfg: TrainConfig, log: Callable[[str], None] = print_flush) -> d
                 vocab_size=cfg.vocab_size or None, log=log)
     meta = load_meta(data_dir)
     kind = meta["tokenizer"].get("type")
-    if kind != cfg.tokenizer:
+    if kind != (cfg.tokenizer if cfg.tokenizer in ("char", "bpe") else "bpe"):  # a GPT-2 checkpoint's is a bpe
         raise DataError(f"{data_dir} was prepared with the {kind!r} tokenizer, but the config asks for "
                         f"{cfg.tokenizer!r}; set data_dir to another directory or delete {data_dir}")
     return meta
