@@ -71,16 +71,16 @@ def download(url: str, target: Path, progress: TextIO | None = None, timeout: fl
     return target
 
 
-def resolve(name_or_path: str, progress: TextIO | None = sys.stderr) -> Path:
+def resolve(name_or_path: str, progress: TextIO | None = sys.stderr, files: tuple[str, ...] = FILES) -> Path:
     """A local directory as it is; else a hub name (``gpt2``, ``gpt2-medium``, ``org/name``) in the cache,
-    fetched first if missing."""
+    its ``files`` (default: all four) fetched first if missing."""
     local = Path(name_or_path).expanduser()
     if local.is_dir():
         return local
     if name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1:
         raise HubError(f"{name_or_path} is not a directory (and not a hub name like gpt2 or org/name)")
     folder = _cache_dir() / name_or_path
-    for file in FILES:
+    for file in files:
         target = folder / file
         if not target.is_file():
             download(f"{_endpoint()}/{name_or_path}/resolve/main/{file}", target, progress)

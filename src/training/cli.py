@@ -35,7 +35,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--source", default=None,
                    help="a local UTF-8 text file or an http(s) URL (default for shakespeare_char: the copy of Tiny "
                         "Shakespeare shipped in the package, no network needed)")
-    p.add_argument("--tokenizer", choices=["char", "bpe"], default="char", help="char (default) or bpe")
+    p.add_argument("--tokenizer", default="char", metavar="char|bpe|NAME|DIR",
+                   help="char (default), bpe (trained here), or a GPT-2 checkpoint's: a hub name (gpt2) or a "
+                        "directory with vocab.json + merges.txt")
     p.add_argument("--vocab_size", "--vocab-size", dest="vocab_size", type=int, default=None,
                    help="BPE vocabulary size (with --tokenizer bpe)")
     p.add_argument("--data_dir", "--data-dir", "--out-dir", dest="data_dir", default=None,

@@ -46,9 +46,10 @@ class TrainConfig:
     data_dir: str = ""                   # "" -> data/<dataset> (relative to the current directory)
     out_dir: str = ""                    # "" -> out-<name>
     source: str = ""                     # text file or URL for prepare ("" -> the copy shipped in the package)
-    tokenizer: str = "char"              # "char" or "bpe"
+    tokenizer: str = "char"              # "char", "bpe", or a GPT-2 checkpoint's (hub name or dir: vocab.json + merges.txt)
     vocab_size: int = 0                  # BPE vocabulary size (ignored for char; the model's comes from the data)
     seed: int = 1337
+    init_from: str = ""                  # "" -> a fresh model; a hub name (gpt2) or hub-layout dir: fine-tune it
     # -- the model: a GPTConfig (flat keys in the file: n_layer = 4, dropout = 0.1, ...) -----------
     model: GPTConfig = dataclasses.field(default_factory=lambda: GPTConfig(**DEFAULT_MODEL))
     # -- optimisation --------------------------------------------------------------------------
@@ -196,7 +197,10 @@ def validate(cfg: TrainConfig) -> None:
             raise ConfigError(f"config key {key!r} must be in [0, 1), got {getattr(cfg, key)}")
     if cfg.decay_lr and cfg.lr_decay_iters < cfg.warmup_iters:
         raise ConfigError(f"lr_decay_iters ({cfg.lr_decay_iters}) must be >= warmup_iters ({cfg.warmup_iters})")
-    if cfg.tokenizer not in ("char", "bpe"):
-        raise ConfigError(f"config key 'tokenizer' must be 'char' or 'bpe', got {cfg.tokenizer!r}")
+    if cfg.init_from and (cfg.init_from != cfg.init_from.strip() or Path(cfg.init_from).is_file()):
+        raise ConfigError(f"config key 'init_from' must be a hub name (gpt2) or a directory in the hub layout, "
+                          f"got {cfg.init_from!r}")
+    if not cfg.tokenizer.strip():
+        raise ConfigError("config key 'tokenizer' must be 'char', 'bpe', a hub name (gpt2) or a directory, got ''")
     if cfg.tokenizer == "bpe" and cfg.vocab_size <= 256:
         raise ConfigError(f"tokenizer 'bpe' needs vocab_size > 256, got {cfg.vocab_size}")

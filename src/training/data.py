@@ -125,8 +125,9 @@ def _download(url: str, dataset: str, timeout: float) -> bytes:
 
 
 def make_tokenizer(kind: str, text: str, vocab_size: int | None = None) -> Any:
-    """A new tokenizer for ``text``: ``"char"`` (one id per distinct character) or ``"bpe"``
-    (byte-level BPE trained on ``text`` to ``vocab_size`` tokens)."""
+    """A new tokenizer for ``text``: ``"char"`` (one id per distinct character), ``"bpe"``
+    (byte-level BPE trained on ``text`` to ``vocab_size`` tokens), or a GPT-2 checkpoint's: a hub
+    name (``gpt2``: its vocab.json + merges.txt are fetched) or a directory holding those files."""
     from .. import tokenizer as tok
 
     if kind == "char":
@@ -136,7 +137,15 @@ def make_tokenizer(kind: str, text: str, vocab_size: int | None = None) -> Any:
             raise DataError(f"the bpe tokenizer needs a vocab_size > 256 (the 256 byte tokens), got {vocab_size}: "
                             f"pass --vocab_size N to prepare or train")
         return tok.train_bpe(text, vocab_size)
-    raise DataError(f"unknown tokenizer {kind!r}; expected 'char' or 'bpe'")
+    from ..hub import resolve
+    from ..tokenizer.gpt2_files import load_gpt2_tokenizer
+
+    try:
+        directory = resolve(kind, files=("vocab.json", "merges.txt"))
+        return load_gpt2_tokenizer(directory / "vocab.json", directory / "merges.txt")
+    except ValueError as e:
+        raise DataError(f"tokenizer {kind!r}: {e} (expected 'char', 'bpe', a hub name like gpt2, or a directory "
+                        f"with GPT-2's vocab.json + merges.txt)") from None
 
 
 def tokenizer_from_dict(d: dict[str, Any]) -> Any:

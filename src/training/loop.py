@@ -34,7 +34,7 @@ import numpy as np
 from ..checkpoint import CHECKPOINT_NAME, Checkpoint, CheckpointError, WriteError, capture_rng, check_model_args, \
     load_checkpoint, remove_stale_temps, restore_rng, save_checkpoint
 from ..transformer import GPT
-from .config import TrainConfig
+from .config import ConfigError, TrainConfig
 from .data import DataError, get_batch, load_meta, load_split, prepare, tokenizer_from_dict, tokenizer_identity
 from .evaluate import estimate_loss, full_loss, sample_text
 from .optim import AdamW, configure_optimizer
@@ -114,7 +114,7 @@ def ensure_data(cfg: TrainConfig, log: Callable[[str], None] = print_flush) -> d
                 vocab_size=cfg.vocab_size or None, log=log)
     meta = load_meta(data_dir)
     kind = meta["tokenizer"].get("type")
-    if kind != cfg.tokenizer:
+    if kind != (cfg.tokenizer if cfg.tokenizer in ("char", "bpe") else "bpe"):  # a GPT-2 checkpoint's is a bpe
         raise DataError(f"{data_dir} was prepared with the {kind!r} tokenizer, but the config asks for "
                         f"{cfg.tokenizer!r}; set data_dir to another directory or delete {data_dir}")
     return meta
@@ -313,7 +313,15 @@ def _set_up(cfg: TrainConfig, resume: bool, log: Callable[[str], None],
         if ckpt.config["model_args"] != model_args:
             log(f"resuming with the checkpoint's model shape {ckpt.config['model_args']} (the config's differs)")
         model_args = ckpt.config["model_args"]
-    model = model_factory(model_args, cfg.seed)
+    if ckpt is None and cfg.init_from:  # fine-tuning: the shape and the weights are the checkpoint's
+        from ..transformer.pretrained import init_from_pretrained
+        try:
+            model, model_args = init_from_pretrained(cfg.init_from, meta["vocab_size"], cfg.model.block_size,
+                                                     cfg.model.dropout, log)
+        except ValueError as e:
+            raise ConfigError(f"config key 'init_from': {e}") from None
+    else:
+        model = model_factory(model_args, cfg.seed)
     tokenizer = tokenizer_from_dict(meta["tokenizer"]) if cfg.sample_tokens > 0 else None
     run = _Run(cfg, log, model, make_optimizer(model, cfg), splits, np.random.default_rng(cfg.seed), meta["tokenizer"],
                tokenizer, ckpt_path, {**cfg.to_dict(), "model_args": model_args},
