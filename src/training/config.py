@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, get_type_hints
 
+from ..errors import UsageError
 from ..transformer import GPTConfig
 
 # The model of the defaults (nanoGPT's shakespeare_char on a CPU); GPTConfig's own defaults are GPT-2's.
@@ -29,7 +30,7 @@ _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 
 
-class ConfigError(ValueError):
+class ConfigError(UsageError):
     """A bad configuration key or value; the message names the key and what was expected."""
 
 
