@@ -46,7 +46,8 @@ import re
 from itertools import chain
 from typing import AbstractSet, Hashable, Iterable, Iterator, Sequence
 
-from .patterns import GPT4_SPLIT_PATTERN, Splitter
+from ..errors import TokenizerError
+from .patterns import GPT4_SPLIT_PATTERN, Splitter, check_coverage, known_pattern
 from .ranks import load_tiktoken_ranks, recover_merges
 
 __all__ = ["BPETokenizer"]
@@ -128,6 +129,7 @@ class BPETokenizer:
             self._merges.append((left, right))
         self.pattern = pattern
         self._splitter = Splitter(pattern)
+        check_coverage(self._splitter)  # a pattern that skips text would drop it on encode
         self._cache: dict[str, tuple[int, ...]] = {}
         self._cache_size = int(cache_size)
         self._special_rx: dict[frozenset[str], re.Pattern[str]] = {}
@@ -446,7 +448,7 @@ class BPETokenizer:
             raise ValueError(f"BPETokenizer.from_dict: semantics must be 'merges' or 'ranks', got {semantics!r}")
         tok = cls(vocab, merges if semantics == "merges" else None,
                   {str(s): int(i) for s, i in d.get("special_tokens", {}).items()},
-                  pattern=d.get("pattern", GPT4_SPLIT_PATTERN))
+                  pattern=known_pattern(d.get("pattern", GPT4_SPLIT_PATTERN), "BPETokenizer.from_dict"))
         if semantics == "ranks":
             tok._merges = merges
         return tok
@@ -510,7 +512,10 @@ class BPETokenizer:
                 d["merges"].append([int(x) for x in lines[n].split(None, 3)[:3]])
         except (ValueError, IndexError, json.JSONDecodeError) as e:
             raise ValueError(f"{path}, line {n + 1}: malformed {FORMAT} file ({e})") from None
-        return cls.from_dict(d)
+        try:
+            return cls.from_dict(d)
+        except TokenizerError as e:
+            raise TokenizerError(f"{path}: {e}") from None
 
     @classmethod
     def from_tiktoken(cls, path: str | os.PathLike, special_tokens: dict[str, int] | None = None,
