@@ -55,6 +55,8 @@ __all__ = ["BPETokenizer"]
 FORMAT = "numgpt-bpe"
 FORMAT_VERSION = 1
 DEFAULT_CACHE_SIZE = 1 << 16
+# encode_iterable cuts a chunk longer than this many characters (one endless word) into pieces this long
+MAX_CHUNK_LENGTH = 1 << 12
 _NO_RANK = 1 << 62  # larger than any rank
 _SINGLE_BYTES = [bytes([v]) for v in range(256)]
 
@@ -334,49 +336,74 @@ class BPETokenizer:
 
     def encode_iterable(self, iterable: Iterable[str], allowed_special: AbstractSet[str] | str = frozenset(),
                         disallowed_special: AbstractSet[str] | str = "all") -> Iterator[int]:
-        """Lazily encode a stream of strings (e.g. an open text file) with bounded memory.
+        """Lazily encode a stream of strings (e.g. an open text file) in linear time and bounded memory.
 
         Yields exactly the ids ``encode("".join(iterable))`` would give when the pieces end at line
-        ends (as a file's lines do): the last two chunks of what has been read are held back until
-        more text (or the end) shows where they stop, and so is a tail as long as the longest
-        special token minus one. Memory: the held-back text plus the bounded chunk cache.
+        ends (as a file's lines do) and no chunk is longer than ``MAX_CHUNK_LENGTH`` characters: the
+        last two chunks of what has been read are held back until more text (or the end) shows where
+        they stop, and so is a tail as long as the longest special token minus one. A chunk that
+        grows past ``MAX_CHUNK_LENGTH`` (one endless word) is cut into pieces of that many characters
+        from its start, each encoded as a chunk of its own, so the held-back text stays bounded. The
+        text read is re-split only once it has at least doubled the held-back text, so a stream of
+        tiny pieces costs linear time. Memory: the held-back text plus the bounded chunk cache.
         """
         if isinstance(iterable, (str, bytes)):
             raise TypeError("encode_iterable: expected an iterable of str (e.g. an open file or a list of "
                             "lines), got a single string; use encode() for one string")
         allowed, disallowed = self._resolve(allowed_special, disallowed_special)
         hold = max((len(s) for s in self._special_tokens), default=1) - 1
-        buf = ""
+        buf, parts, new = "", [], 0  # the held-back text, and the pieces read since it was last split
         for piece in iterable:
             if not isinstance(piece, str):
                 raise TypeError(f"encode_iterable: the stream yielded {type(piece).__name__}, expected str "
                                 f"(open files in text mode)")
-            buf += piece
-            if disallowed:
-                self._check_disallowed(buf, disallowed)
-            if allowed:  # (text, special id or None) per chunk or special
-                pieces = list(self._pieces(buf, allowed))
-                texts = [text for text, _ in pieces]
-            else:
-                texts = self._splitter.findall(buf)
-            # emit all but the last two pieces, and nothing within `hold` chars of the end
-            k = len(texts) - 2
-            cut = len(buf) - len(texts[-1]) - len(texts[-2]) if k > 0 else 0
+            parts.append(piece)
+            new += len(piece)
+            if new < len(buf):
+                continue
+            buf = buf + "".join(parts)
+            parts, new = [], 0
+            ids, buf = self._emit_ready(buf, allowed, disallowed, hold)
+            yield from ids
+        buf += "".join(parts)
+        if buf:
+            yield from self._emit_ready(buf, allowed, disallowed, hold, end=True)[0]
+
+    def _emit_ready(self, buf: str, allowed: frozenset[str], disallowed: AbstractSet[str], hold: int,
+                    end: bool = False) -> tuple[list[int], str]:
+        """(the ids of the chunks of ``buf`` that are complete, the text held back) for encode_iterable;
+        with ``end`` every chunk is complete. Ordinary chunks longer than MAX_CHUNK_LENGTH are cut."""
+        if disallowed:
+            self._check_disallowed(buf, disallowed)
+        # (text, special id or None) per chunk or special
+        pieces = list(self._pieces(buf, allowed)) if allowed else [(t, None) for t in self._splitter.findall(buf)]
+        if end:
+            k, cut = len(pieces), len(buf)
+        else:  # emit all but the last two pieces, and nothing within `hold` chars of the end
+            k = len(pieces) - 2
+            cut = len(buf) - len(pieces[-1][0]) - len(pieces[-2][0]) if k > 0 else 0
             while k > 0 and cut > len(buf) - hold:
                 k -= 1
-                cut -= len(texts[k])
+                cut -= len(pieces[k][0])
             if k <= 0:
-                continue
-            if not allowed:
-                ids = self._encode_chunks(texts[:k])
+                k, cut = 0, 0
+                first, special = pieces[0]
+                if special is None and len(first) > MAX_CHUNK_LENGTH:  # one endless chunk: cut it
+                    cut = len(first) - len(first) % MAX_CHUNK_LENGTH
+                    pieces, k = [(first[:cut], None)], 1
+        def bounded(text: str) -> list[str]:
+            return [text] if len(text) <= MAX_CHUNK_LENGTH else \
+                [text[at: at + MAX_CHUNK_LENGTH] for at in range(0, len(text), MAX_CHUNK_LENGTH)]
+
+        if not allowed:
+            return self._encode_chunks([c for text, _ in pieces[:k] for c in bounded(text)]), buf[cut:]
+        ids: list[int] = []
+        for text, special in pieces[:k]:
+            if special is not None:
+                ids.append(special)
             else:
-                ids = []
-                for text, special in pieces[:k]:
-                    ids.extend((special,) if special is not None else self._chunk_ids(text))
-            buf = buf[cut:]
-            yield from ids
-        if buf:
-            yield from self.encode(buf, allowed, disallowed)
+                ids.extend(self._encode_chunks(bounded(text)))
+        return ids, buf[cut:]
 
     # ------------------------------------------------------------------ decoding
 
