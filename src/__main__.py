@@ -11,7 +11,7 @@ import importlib
 import os
 import sys
 
-from .errors import NumgptError
+from .errors import NumgptError, UsageError
 
 # (module, command names it registers) — imported lazily so `--help` stays fast.
 COMMANDS: list[str] = [
@@ -26,11 +26,11 @@ _LONG_RUNNING = {"train", "eval", "bench", "sample"}
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a bad option is one line ``error: <command>: <message>`` (exit 2), as every
-    other error of the command line (the usage is in ``--help``)."""
+    """argparse, but a bad option is a ``UsageError``: one line ``error: <command>: <message>`` and
+    exit code 2 from ``main``, as every other bad input (the usage is in ``--help``)."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
 
 
 def build_parser() -> argparse.ArgumentParser:
