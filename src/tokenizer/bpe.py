@@ -375,34 +375,36 @@ class BPETokenizer:
         with ``end`` every chunk is complete. Ordinary chunks longer than MAX_CHUNK_LENGTH are cut."""
         if disallowed:
             self._check_disallowed(buf, disallowed)
-        # (text, special id or None) per chunk or special
-        pieces = list(self._pieces(buf, allowed)) if allowed else [(t, None) for t in self._splitter.findall(buf)]
+        if allowed:  # (text, special id or None) per chunk or special
+            pieces = list(self._pieces(buf, allowed))
+            texts = [text for text, _ in pieces]
+        else:
+            pieces, texts = None, self._splitter.findall(buf)
         if end:
-            k, cut = len(pieces), len(buf)
+            k, cut = len(texts), len(buf)
         else:  # emit all but the last two pieces, and nothing within `hold` chars of the end
-            k = len(pieces) - 2
-            cut = len(buf) - len(pieces[-1][0]) - len(pieces[-2][0]) if k > 0 else 0
+            k = len(texts) - 2
+            cut = len(buf) - len(texts[-1]) - len(texts[-2]) if k > 0 else 0
             while k > 0 and cut > len(buf) - hold:
                 k -= 1
-                cut -= len(pieces[k][0])
+                cut -= len(texts[k])
             if k <= 0:
                 k, cut = 0, 0
-                first, special = pieces[0]
-                if special is None and len(first) > MAX_CHUNK_LENGTH:  # one endless chunk: cut it
-                    cut = len(first) - len(first) % MAX_CHUNK_LENGTH
-                    pieces, k = [(first[:cut], None)], 1
-        def bounded(text: str) -> list[str]:
-            return [text] if len(text) <= MAX_CHUNK_LENGTH else \
-                [text[at: at + MAX_CHUNK_LENGTH] for at in range(0, len(text), MAX_CHUNK_LENGTH)]
-
-        if not allowed:
-            return self._encode_chunks([c for text, _ in pieces[:k] for c in bounded(text)]), buf[cut:]
+                if len(texts[0]) > MAX_CHUNK_LENGTH and (pieces is None or pieces[0][1] is None):
+                    cut = len(texts[0]) - len(texts[0]) % MAX_CHUNK_LENGTH  # one endless chunk: cut it
+                    texts, pieces, k = [texts[0][:cut]], None, 1
+        if pieces is None:
+            if max(map(len, texts[:k]), default=0) > MAX_CHUNK_LENGTH:
+                texts = [t[at: at + MAX_CHUNK_LENGTH] for t in texts[:k] for at in range(0, len(t), MAX_CHUNK_LENGTH)]
+                k = len(texts)
+            return self._encode_chunks(texts[:k]), buf[cut:]
         ids: list[int] = []
         for text, special in pieces[:k]:
             if special is not None:
                 ids.append(special)
             else:
-                ids.extend(self._encode_chunks(bounded(text)))
+                ids.extend(self._encode_chunks([text[at: at + MAX_CHUNK_LENGTH]
+                                                for at in range(0, len(text), MAX_CHUNK_LENGTH)]))
         return ids, buf[cut:]
 
     # ------------------------------------------------------------------ decoding
