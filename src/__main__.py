@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+
+from .errors import NumgptError, UsageError
 
 # (module, command names it registers) — imported lazily so `--help` stays fast.
 COMMANDS: list[str] = [
@@ -22,8 +25,16 @@ COMMANDS: list[str] = [
 _LONG_RUNNING = {"train", "eval", "bench", "sample"}
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad option is a ``UsageError``: one line ``error: <command>: <message>`` and
+    exit code 2 from ``main``, as every other bad input (the usage is in ``--help``)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="numgpt", description="A GPT from scratch in NumPy.")
+    parser = _Parser(prog="numgpt", description="A GPT from scratch in NumPy.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     version = sub.add_parser("version", help="print the version")
     version.set_defaults(func=_version)
@@ -40,6 +51,41 @@ def _version(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; a user error or a failure at run time ends in one line ``error: ...`` on
+    stderr and exit code 2 (bad input) or 1 (run time) -- see numgpt/errors.py. ``NUMGPT_DEBUG=1``
+    re-raises instead, for the traceback."""
+    try:
+        return _main(argv)
+    except (ValueError, NumgptError, OSError, MemoryError) as e:
+        if os.environ.get("NUMGPT_DEBUG", "") not in ("", "0"):
+            raise
+        print(f"error: {_one_line(e)}", file=sys.stderr)
+        return exit_code(e)
+    except KeyboardInterrupt:
+        if os.environ.get("NUMGPT_DEBUG", "") not in ("", "0"):
+            raise
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+def exit_code(error: BaseException) -> int:
+    """The exit code of an error ``main`` reports: a ``NumgptError``'s own (2 for a ``UsageError``,
+    1 for a ``RunError``), 2 for any other ``ValueError`` (bad input), 1 for ``OSError``/``MemoryError``."""
+    if isinstance(error, NumgptError):
+        return int(error.exit_code)
+    return 2 if isinstance(error, ValueError) else 1
+
+
+def _one_line(error: BaseException) -> str:
+    if isinstance(error, MemoryError):
+        return f"out of memory{': ' + str(error) if str(error) else ''} (try a smaller model, batch_size or block_size)"
+    text = str(error) or type(error).__name__
+    if isinstance(error, OSError) and error.filename is not None and str(error.filename) not in text:
+        text = f"{error.filename}: {text}"
+    return " ".join(text.split())
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if getattr(args, "forward_args", False):  # e.g. `bench sample --tokens 64`: the module parses its own options

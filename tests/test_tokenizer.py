@@ -280,3 +280,79 @@ def test_bench_runs_on_a_small_text(tmp_path, capsys):
     results = bench.main(["--text", str(path), "--runs", "1", "--vocab-size", "300"])
     assert results["train_s"] > 0
     assert "train BPE to vocab 300" in capsys.readouterr().out
+
+
+# ----------------------------------------------------------------------------- bad patterns, ids, endless words (issue 17)
+
+from numgpt.errors import TokenizerError  # noqa: E402
+from numgpt.tokenizer.bpe import MAX_CHUNK_LENGTH  # noqa: E402
+from numgpt.tokenizer.patterns import KNOWN_PATTERNS, known_pattern  # noqa: E402
+
+BYTES = {i: bytes([i]) for i in range(256)}
+
+
+@pytest.mark.parametrize("pattern, message", [
+    (r"[a-z]+", "does not cover"),             # 'hello world' -> [] before: the space and capitals were dropped
+    (r"\w+|\s+", "does not cover"),            # punctuation dropped
+    (r"\p{L}*|\s|.", "matches the empty string"),
+    (r"(", "does not compile"),
+])
+def test_pattern_that_drops_text_is_refused_at_construction(pattern, message):
+    with pytest.raises(ValueError, match=message):
+        BPETokenizer(BYTES, [], pattern=pattern)
+
+
+def test_splitter_raises_instead_of_dropping_text():
+    with pytest.raises(TokenizerError, match=r"' ' at position 5 would be dropped"):
+        Splitter(r"[a-z]+").findall("hello world")
+    assert Splitter(GPT2_SPLIT_PATTERN).findall("hello world") == ["hello", " world"]
+
+
+def test_stored_pattern_must_be_a_known_one(tok, tmp_path):
+    d = tok.to_dict()
+    for name, pattern in KNOWN_PATTERNS.items():  # by name or exact text
+        assert BPETokenizer.from_dict({**d, "pattern": name}).pattern == pattern
+        assert BPETokenizer.from_dict({**d, "pattern": pattern}).pattern == pattern
+    evil = r"(a+)+$| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s+(?!\S)|\s"  # catastrophic backtracking on 'aaaa…b'
+    with pytest.raises(TokenizerError, match=r"not a known pattern.*gpt2, gpt4"):
+        BPETokenizer.from_dict({**d, "pattern": evil})
+    with pytest.raises(TokenizerError, match="not a known pattern"):
+        known_pattern(None)
+    path = tmp_path / "evil.bpe"
+    tok.save(path)
+    text = path.read_text(encoding="utf-8").split("\n")
+    text[1] = "pattern " + json.dumps(evil)
+    path.write_text("\n".join(text), encoding="utf-8")
+    with pytest.raises(TokenizerError, match=f"{path.name}: .*not a known pattern"):
+        BPETokenizer.load(path)
+
+
+def test_char_decode_names_a_bad_id():
+    import numpy as np
+
+    t = CharTokenizer.from_text("hello")
+    assert t.decode(np.array([1, 0], dtype=np.int64)) == "he"
+    for bad, message in [(1.0, "id 1.0 is a float, not an integer"), (True, "is a bool"), ("a", "is a str"),
+                         (4, "id 4 is outside 0..3"), (-1, "id -1 is outside")]:
+        with pytest.raises(TokenizerError, match=message):
+            t.decode([0, bad])
+
+
+def test_encode_iterable_endless_word_is_linear_and_bounded(tok):
+    """One word fed in small pieces: the text re-split in total stays a small multiple of its length
+    (it was quadratic), the held-back text stays within a few MAX_CHUNK_LENGTH, and the ids are those
+    of the word cut every MAX_CHUNK_LENGTH characters."""
+    n = 20 * MAX_CHUNK_LENGTH + 123
+    word = "ab" * (n // 2)
+    seen: list[int] = []
+    findall = tok._splitter.findall
+    tok._splitter.findall = lambda text: (seen.append(len(text)), findall(text))[1]
+    try:
+        ids = list(tok.encode_iterable(word[i: i + 7] for i in range(0, len(word), 7)))
+    finally:
+        del tok._splitter.findall
+    assert sum(seen) <= 4 * len(word), (sum(seen), len(word))
+    assert max(seen) <= 3 * MAX_CHUNK_LENGTH, max(seen)
+    expected = [i for at in range(0, len(word), MAX_CHUNK_LENGTH) for i in tok.encode(word[at: at + MAX_CHUNK_LENGTH])]
+    assert ids == expected
+    assert tok.decode(ids) == word

@@ -17,6 +17,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from ..checkpoint import CHECKPOINT_NAME, load_model
+from ..errors import UsageError
 from .filters import validate_sampling_params
 from .generate import generate_stream
 from .stream import TextStreamer
@@ -57,11 +58,18 @@ def add_parser(subparsers: Any) -> None:
 
 
 def _check_args(args: argparse.Namespace) -> None:
-    validate_sampling_params(args.temperature, args.top_k, args.top_p)
-    for name in ("max_new_tokens", "num_samples"):
-        if getattr(args, name) < (0 if name == "max_new_tokens" else 1):
-            raise ValueError(f"--{name} must be >= {0 if name == 'max_new_tokens' else 1}, "
-                             f"got {getattr(args, name)}")
+    """Refuse an out-of-range option before the checkpoint is read; the message names the option."""
+    try:
+        validate_sampling_params(args.temperature, args.top_k, args.top_p)
+    except ValueError as e:
+        raise UsageError(f"--{e}") from None
+    for name, low in (("max_new_tokens", 0), ("num_samples", 1), ("seed", 0)):
+        if getattr(args, name) < low:
+            raise UsageError(f"--{name} must be >= {low}, got {getattr(args, name)}")
+    if args.seed + args.num_samples > 2**63:  # sample i uses seed + i, a NumPy seed
+        raise UsageError(f"--seed + --num_samples must be <= 2**63, got {args.seed} + {args.num_samples}")
+    if args.window_shift is not None and args.window_shift < 1:
+        raise UsageError(f"--window_shift must be >= 1, got {args.window_shift}")
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
@@ -82,9 +90,9 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         except ValueError as e:
             hint = " (add --allow_special to encode special tokens as their ids)" if \
                 getattr(tokenizer, "special_tokens", None) and not args.allow_special else ""
-            raise ValueError(f"--prompt cannot be encoded with the checkpoint's tokenizer: {e}{hint}") from None
+            raise UsageError(f"--prompt cannot be encoded with the checkpoint's tokenizer: {e}{hint}") from None
         if prompt.size == 0:
-            raise ValueError("--prompt is empty (it encodes to no tokens); pass some text, e.g. --prompt $'\\n'")
+            raise UsageError("--prompt is empty (it encodes to no tokens); pass some text, e.g. --prompt $'\\n'")
         for i in range(args.num_samples):
             tokens = generate_stream(model, prompt, args.max_new_tokens, temperature=args.temperature,
                                      top_k=args.top_k, top_p=args.top_p, seed=args.seed + i,
@@ -99,7 +107,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
             out.write(streamer.finish() + "\n")
             out.flush()
     except ValueError as e:  # includes CheckpointError
-        print(f"numgpt sample: error: {e}", file=sys.stderr)
+        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. `... | head`: stop quietly
         sys.stderr.close()

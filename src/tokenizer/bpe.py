@@ -46,7 +46,8 @@ import re
 from itertools import chain
 from typing import AbstractSet, Hashable, Iterable, Iterator, Sequence
 
-from .patterns import GPT4_SPLIT_PATTERN, Splitter
+from ..errors import TokenizerError
+from .patterns import GPT4_SPLIT_PATTERN, Splitter, check_coverage, known_pattern
 from .ranks import load_tiktoken_ranks, recover_merges
 
 __all__ = ["BPETokenizer"]
@@ -54,6 +55,8 @@ __all__ = ["BPETokenizer"]
 FORMAT = "numgpt-bpe"
 FORMAT_VERSION = 1
 DEFAULT_CACHE_SIZE = 1 << 16
+# encode_iterable cuts a chunk longer than this many characters (one endless word) into pieces this long
+MAX_CHUNK_LENGTH = 1 << 12
 _NO_RANK = 1 << 62  # larger than any rank
 _SINGLE_BYTES = [bytes([v]) for v in range(256)]
 
@@ -128,6 +131,7 @@ class BPETokenizer:
             self._merges.append((left, right))
         self.pattern = pattern
         self._splitter = Splitter(pattern)
+        check_coverage(self._splitter)  # a pattern that skips text would drop it on encode
         self._cache: dict[str, tuple[int, ...]] = {}
         self._cache_size = int(cache_size)
         self._special_rx: dict[frozenset[str], re.Pattern[str]] = {}
@@ -332,49 +336,76 @@ class BPETokenizer:
 
     def encode_iterable(self, iterable: Iterable[str], allowed_special: AbstractSet[str] | str = frozenset(),
                         disallowed_special: AbstractSet[str] | str = "all") -> Iterator[int]:
-        """Lazily encode a stream of strings (e.g. an open text file) with bounded memory.
+        """Lazily encode a stream of strings (e.g. an open text file) in linear time and bounded memory.
 
         Yields exactly the ids ``encode("".join(iterable))`` would give when the pieces end at line
-        ends (as a file's lines do): the last two chunks of what has been read are held back until
-        more text (or the end) shows where they stop, and so is a tail as long as the longest
-        special token minus one. Memory: the held-back text plus the bounded chunk cache.
+        ends (as a file's lines do) and no chunk is longer than ``MAX_CHUNK_LENGTH`` characters: the
+        last two chunks of what has been read are held back until more text (or the end) shows where
+        they stop, and so is a tail as long as the longest special token minus one. A chunk that
+        grows past ``MAX_CHUNK_LENGTH`` (one endless word) is cut into pieces of that many characters
+        from its start, each encoded as a chunk of its own, so the held-back text stays bounded. The
+        text read is re-split only once it has at least doubled the held-back text, so a stream of
+        tiny pieces costs linear time. Memory: the held-back text plus the bounded chunk cache.
         """
         if isinstance(iterable, (str, bytes)):
             raise TypeError("encode_iterable: expected an iterable of str (e.g. an open file or a list of "
                             "lines), got a single string; use encode() for one string")
         allowed, disallowed = self._resolve(allowed_special, disallowed_special)
         hold = max((len(s) for s in self._special_tokens), default=1) - 1
-        buf = ""
+        buf, parts, new = "", [], 0  # the held-back text, and the pieces read since it was last split
         for piece in iterable:
             if not isinstance(piece, str):
                 raise TypeError(f"encode_iterable: the stream yielded {type(piece).__name__}, expected str "
                                 f"(open files in text mode)")
-            buf += piece
-            if disallowed:
-                self._check_disallowed(buf, disallowed)
-            if allowed:  # (text, special id or None) per chunk or special
-                pieces = list(self._pieces(buf, allowed))
-                texts = [text for text, _ in pieces]
-            else:
-                texts = self._splitter.findall(buf)
-            # emit all but the last two pieces, and nothing within `hold` chars of the end
+            parts.append(piece)
+            new += len(piece)
+            if new < len(buf):
+                continue
+            buf = buf + "".join(parts)
+            parts, new = [], 0
+            ids, buf = self._emit_ready(buf, allowed, disallowed, hold)
+            yield from ids
+        buf += "".join(parts)
+        if buf:
+            yield from self._emit_ready(buf, allowed, disallowed, hold, end=True)[0]
+
+    def _emit_ready(self, buf: str, allowed: frozenset[str], disallowed: AbstractSet[str], hold: int,
+                    end: bool = False) -> tuple[list[int], str]:
+        """(the ids of the chunks of ``buf`` that are complete, the text held back) for encode_iterable;
+        with ``end`` every chunk is complete. Ordinary chunks longer than MAX_CHUNK_LENGTH are cut."""
+        if disallowed:
+            self._check_disallowed(buf, disallowed)
+        if allowed:  # (text, special id or None) per chunk or special
+            pieces = list(self._pieces(buf, allowed))
+            texts = [text for text, _ in pieces]
+        else:
+            pieces, texts = None, self._splitter.findall(buf)
+        if end:
+            k, cut = len(texts), len(buf)
+        else:  # emit all but the last two pieces, and nothing within `hold` chars of the end
             k = len(texts) - 2
             cut = len(buf) - len(texts[-1]) - len(texts[-2]) if k > 0 else 0
             while k > 0 and cut > len(buf) - hold:
                 k -= 1
                 cut -= len(texts[k])
             if k <= 0:
-                continue
-            if not allowed:
-                ids = self._encode_chunks(texts[:k])
+                k, cut = 0, 0
+                if len(texts[0]) > MAX_CHUNK_LENGTH and (pieces is None or pieces[0][1] is None):
+                    cut = len(texts[0]) - len(texts[0]) % MAX_CHUNK_LENGTH  # one endless chunk: cut it
+                    texts, pieces, k = [texts[0][:cut]], None, 1
+        if pieces is None:
+            if max(map(len, texts[:k]), default=0) > MAX_CHUNK_LENGTH:
+                texts = [t[at: at + MAX_CHUNK_LENGTH] for t in texts[:k] for at in range(0, len(t), MAX_CHUNK_LENGTH)]
+                k = len(texts)
+            return self._encode_chunks(texts[:k]), buf[cut:]
+        ids: list[int] = []
+        for text, special in pieces[:k]:
+            if special is not None:
+                ids.append(special)
             else:
-                ids = []
-                for text, special in pieces[:k]:
-                    ids.extend((special,) if special is not None else self._chunk_ids(text))
-            buf = buf[cut:]
-            yield from ids
-        if buf:
-            yield from self.encode(buf, allowed, disallowed)
+                ids.extend(self._encode_chunks([text[at: at + MAX_CHUNK_LENGTH]
+                                                for at in range(0, len(text), MAX_CHUNK_LENGTH)]))
+        return ids, buf[cut:]
 
     # ------------------------------------------------------------------ decoding
 
@@ -446,7 +477,7 @@ class BPETokenizer:
             raise ValueError(f"BPETokenizer.from_dict: semantics must be 'merges' or 'ranks', got {semantics!r}")
         tok = cls(vocab, merges if semantics == "merges" else None,
                   {str(s): int(i) for s, i in d.get("special_tokens", {}).items()},
-                  pattern=d.get("pattern", GPT4_SPLIT_PATTERN))
+                  pattern=known_pattern(d.get("pattern", GPT4_SPLIT_PATTERN), "BPETokenizer.from_dict"))
         if semantics == "ranks":
             tok._merges = merges
         return tok
@@ -510,7 +541,10 @@ class BPETokenizer:
                 d["merges"].append([int(x) for x in lines[n].split(None, 3)[:3]])
         except (ValueError, IndexError, json.JSONDecodeError) as e:
             raise ValueError(f"{path}, line {n + 1}: malformed {FORMAT} file ({e})") from None
-        return cls.from_dict(d)
+        try:
+            return cls.from_dict(d)
+        except TokenizerError as e:
+            raise TokenizerError(f"{path}: {e}") from None
 
     @classmethod
     def from_tiktoken(cls, path: str | os.PathLike, special_tokens: dict[str, int] | None = None,

@@ -15,7 +15,10 @@ Data structures: ``chars: str`` (id -> character, sorted), ``_stoi: dict[str, in
 """
 from __future__ import annotations
 
+from numbers import Integral
 from typing import Iterable, Iterator
+
+from ..errors import TokenizerError
 
 
 class CharTokenizer:
@@ -56,12 +59,15 @@ class CharTokenizer:
             yield from self.encode(piece)
 
     def decode(self, ids: Iterable[int]) -> str:
-        """The text of ``ids``; an id outside ``0..vocab_size-1`` is a ValueError."""
+        """The text of ``ids``; an id that is not an integer in ``0..vocab_size-1`` is a
+        ``TokenizerError`` (a ValueError) naming it."""
         chars = self.chars
         out = []
         for i in ids:
+            if isinstance(i, bool) or not isinstance(i, Integral):
+                raise TokenizerError(f"CharTokenizer.decode: id {i!r} is a {type(i).__name__}, not an integer")
             if not 0 <= i < len(chars):
-                raise ValueError(f"CharTokenizer.decode: id {i} is outside 0..{len(chars) - 1}")
+                raise TokenizerError(f"CharTokenizer.decode: id {i} is outside 0..{len(chars) - 1}")
             out.append(chars[i])
         return "".join(out)
 

@@ -36,6 +36,8 @@ import re
 import sys
 import unicodedata
 
+from ..errors import TokenizerError
+
 # The GPT-2 pattern (tiktoken's r50k/p50k/gpt2 form, equivalent to GPT-2's original
 # r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+").
 # Contractions are case-sensitive: "IT'S" splits as "IT", "'", "S".
@@ -47,6 +49,44 @@ GPT4_SPLIT_PATTERN = (
     r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+"""
     r"""|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""
 )
+
+# The patterns a tokenizer file or checkpoint may name (by name or exact text): a pattern read from a file
+# is run on every prompt, and an arbitrary regex can backtrack catastrophically (docs/tokenizer.md).
+KNOWN_PATTERNS = {"gpt2": GPT2_SPLIT_PATTERN, "gpt4": GPT4_SPLIT_PATTERN}
+
+# A text with a character of every kind a split pattern must cover: letters (ASCII, accented, CJK), digits,
+# contractions, punctuation, every kind of white space, control characters, an astral code point.
+COVERAGE_PROBE = ("Hello world, it's 2024!!  IT'S don't \t\r\n\n  x\u00e9t\u00e9 \u4e2d\u6587 \u0661\u0662 "
+                  "\x00\x1c\x7f\u200b\u00a0\u3000 \U0001f600\U0001d7d8 ~`@#$%^&*()[]{}<>|\\/ \n")
+
+
+def known_pattern(pattern: str, where: str = "tokenizer") -> str:
+    """The split pattern ``pattern`` names: a key of ``KNOWN_PATTERNS`` (``"gpt2"``, ``"gpt4"``) or the
+    exact text of one. Anything else is a ``TokenizerError`` naming it (``where``: the file it came from)."""
+    if isinstance(pattern, str):
+        if pattern in KNOWN_PATTERNS:
+            return KNOWN_PATTERNS[pattern]
+        if pattern in KNOWN_PATTERNS.values():
+            return pattern
+    raise TokenizerError(
+        f"{where}: split pattern {pattern!r:.120} is not a known pattern; a stored tokenizer may use only "
+        f"{', '.join(KNOWN_PATTERNS)} (by name or exact text), as an arbitrary regex can take exponential "
+        f"time (see docs/tokenizer.md)")
+
+
+def check_coverage(splitter: "Splitter") -> None:
+    """Refuse a split pattern that does not cut :data:`COVERAGE_PROBE` into chunks covering it
+    exactly (one that would drop text on encode), or that matches the empty string."""
+    _check_coverage(splitter.pattern)
+
+
+@functools.lru_cache(maxsize=32)
+def _check_coverage(pattern: str) -> None:
+    splitter = Splitter(pattern)
+    splitter.findall(COVERAGE_PROBE)  # raises naming the first character the pattern skips
+    if splitter.compiled("ascii").fullmatch("") is not None:
+        raise TokenizerError(f"split pattern {splitter.pattern!r:.120} matches the empty string; "
+                             f"every chunk must hold at least one character")
 
 # Unicode's White_Space property (PropList.txt; unchanged since Unicode 6.3).
 WHITE_SPACE = "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
@@ -211,5 +251,15 @@ class Splitter:
         return "full" if _NON_BMP.search(text) else "bmp"
 
     def findall(self, text: str) -> list[str]:
-        """The chunks of ``text``, in order; ``"".join(chunks) == text``."""
-        return self.compiled(self.tier(text)).findall(text)
+        """The chunks of ``text``, in order; ``"".join(chunks) == text``: a pattern that skips some
+        of ``text`` (it would be lost) is a ``TokenizerError`` naming the first character it skips."""
+        chunks = self.compiled(self.tier(text)).findall(text)
+        if sum(map(len, chunks)) != len(text):
+            at = 0
+            for chunk in chunks:  # (findall skips what no match starts at; find the first gap)
+                if not text.startswith(chunk, at):
+                    break
+                at += len(chunk)
+            raise TokenizerError(f"split pattern {self.pattern!r:.80} does not cover the text: character "
+                                 f"{text[at]!r} at position {at} would be dropped")
+        return chunks

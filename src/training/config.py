@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
+import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, get_args, get_type_hints
 
+from ..errors import UsageError
 from ..transformer import GPTConfig
 
 # The model of the defaults (nanoGPT's shakespeare_char on a CPU); GPTConfig's own defaults are GPT-2's.
@@ -32,7 +35,7 @@ _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 
 
-class ConfigError(ValueError):
+class ConfigError(UsageError):
     """A bad configuration key or value; the message names the key and what was expected."""
 
 
@@ -149,6 +152,7 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
     """Read ``path`` (TOML; None for the defaults), apply ``overrides`` (values or override
     strings), validate, and return the config."""
     values: dict[str, Any] = {}
+    sources: dict[str, str] = {}  # key -> where its value came from (the file, or --key), for the messages
     if path is not None:
         p = Path(path)
         try:
@@ -166,41 +170,105 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
             if key not in FIELDS:
                 raise _unknown_key(key, str(p))
             values[key] = _check_type(key, value, str(p))
+            sources[key] = str(p)
     for key, value in (overrides or {}).items():
         if key not in FIELDS:
             raise _unknown_key(key, f"--{key}")
         values[key] = parse_override(key, value) if isinstance(value, str) and FIELDS[key] is not str else \
             _check_type(key, value, f"--{key}")
+        sources[key] = f"--{key}"
     model = {**DEFAULT_MODEL, **{k: values.pop(k) for k in list(values) if k in MODEL_FIELDS}}
     try:
         model_config = GPTConfig(**model)  # the model's checks (n_embd % n_head, the dropout range) are its own
     except ValueError as e:
-        raise ConfigError(f"{path or 'config'}: {e}") from None
+        given = [sources[k] for k in model if k in sources]
+        raise ConfigError(f"{', '.join(dict.fromkeys(given)) or path or 'config'}: {e}") from None
     cfg = TrainConfig(**values, model=model_config)
-    validate(cfg)
+    validate(cfg, sources)
     return cfg
 
 
-def validate(cfg: TrainConfig) -> None:
-    """Range checks of the training keys that a type check cannot do; each error names the key.
-    (The model's keys are GPTConfig's to check.)"""
+# the float keys: each must be finite (nan and inf are refused; a nan grad_clip would disable clipping)
+FLOAT_KEYS = [k for k, t in FIELDS.items() if t is float]
+
+
+def validate(cfg: TrainConfig, sources: Mapping[str, str] | None = None) -> None:
+    """Range checks of the training keys that a type check cannot do; each error names the key and,
+    with ``sources`` (key -> the file or ``--key`` its value came from), where it was set.
+    (The model's own keys are GPTConfig's to check; the memory the model needs is checked here.)"""
+    sources = sources or {}
+
+    def bad(key: str, message: str) -> ConfigError:
+        where = sources.get(key)
+        return ConfigError(f"{where + ': ' if where else ''}config key {key!r} {message}")
+
+    for key in FLOAT_KEYS:
+        value = getattr(cfg.model if key in MODEL_FIELDS else cfg, key)
+        if not math.isfinite(value):
+            raise bad(key, f"must be a finite number, got {value}")
     positive = ["batch_size", "gradient_accumulation_steps", "eval_interval", "eval_iters", "log_interval"]
     for key in positive:
         if getattr(cfg, key) <= 0:
-            raise ConfigError(f"config key {key!r} must be > 0, got {getattr(cfg, key)}")
+            raise bad(key, f"must be > 0, got {getattr(cfg, key)}")
     for key in ["max_iters", "warmup_iters", "lr_decay_iters", "learning_rate", "min_lr", "weight_decay",
-                "grad_clip", "sample_tokens", "sample_top_k", "sample_temperature", "vocab_size", "workers"]:
+                "grad_clip", "sample_tokens", "sample_top_k", "sample_temperature", "vocab_size", "workers", "seed"]:
         if getattr(cfg, key) < 0:
-            raise ConfigError(f"config key {key!r} must be >= 0, got {getattr(cfg, key)}")
+            raise bad(key, f"must be >= 0, got {getattr(cfg, key)}")
     for key in ("beta1", "beta2"):
         if not 0.0 <= getattr(cfg, key) < 1.0:
-            raise ConfigError(f"config key {key!r} must be in [0, 1), got {getattr(cfg, key)}")
+            raise bad(key, f"must be in [0, 1), got {getattr(cfg, key)}")
     if cfg.decay_lr and cfg.lr_decay_iters < cfg.warmup_iters:
-        raise ConfigError(f"lr_decay_iters ({cfg.lr_decay_iters}) must be >= warmup_iters ({cfg.warmup_iters})")
+        raise bad("lr_decay_iters", f"({cfg.lr_decay_iters}) must be >= warmup_iters ({cfg.warmup_iters})")
     if cfg.init_from and (cfg.init_from != cfg.init_from.strip() or Path(cfg.init_from).is_file()):
-        raise ConfigError(f"config key 'init_from' must be a hub name (gpt2) or a directory in the hub layout, "
-                          f"got {cfg.init_from!r}")
+        raise bad("init_from", f"must be a hub name (gpt2) or a directory in the hub layout, got {cfg.init_from!r}")
     if not cfg.tokenizer.strip():
-        raise ConfigError("config key 'tokenizer' must be 'char', 'bpe', a hub name (gpt2) or a directory, got ''")
+        raise bad("tokenizer", "must be 'char', 'bpe', a hub name (gpt2) or a directory, got ''")
     if cfg.tokenizer == "bpe" and cfg.vocab_size <= 256:
-        raise ConfigError(f"tokenizer 'bpe' needs vocab_size > 256, got {cfg.vocab_size}")
+        raise bad("vocab_size", f"must be > 256 for tokenizer 'bpe', got {cfg.vocab_size}")
+    for key, path in (("data_dir", cfg.data_path()), ("out_dir", cfg.out_path())):
+        blocker = _not_a_directory(path)
+        if blocker is not None:
+            raise bad(key, f"names {path}, but {blocker} is a file, not a directory")
+    check_memory(cfg)
+
+
+def _not_a_directory(path: Path) -> Path | None:
+    """The existing non-directory at ``path`` or at one of its parents (which would block creating
+    ``path`` as a directory), else None."""
+    for p in (path, *path.parents):
+        if p.exists():
+            return None if p.is_dir() else p
+    return None
+
+
+def memory_estimate(cfg: TrainConfig, vocab_size: int | None = None) -> int:
+    """A lower estimate, in bytes, of the memory one training step of ``cfg`` needs (float32):
+    the parameters, their gradients and AdamW's two moments (4 copies), plus the activations kept
+    for backward -- per layer about 16 vectors of n_embd and 3 attention matrices per head per
+    token (scores, probabilities, dropout mask), plus the logits and their softmax. The vocabulary
+    comes from the data; before it is prepared ``vocab_size`` (BPE) or 256 (char) stands in."""
+    m = cfg.model
+    vocab = vocab_size or cfg.vocab_size or 256
+    params = 12 * m.n_layer * m.n_embd ** 2 + (vocab + m.block_size) * m.n_embd
+    tokens = cfg.batch_size * m.block_size
+    activations = tokens * (m.n_layer * (16 * m.n_embd + 3 * m.n_head * m.block_size) + 2 * vocab)
+    return 4 * (4 * params + activations)
+
+
+def machine_memory() -> int | None:
+    """The machine's physical memory in bytes (os.sysconf), or None where it is not known."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(cfg: TrainConfig, vocab_size: int | None = None) -> None:
+    """Refuse, before anything is allocated, a config whose ``memory_estimate`` exceeds the machine's memory."""
+    need, have = memory_estimate(cfg, vocab_size), machine_memory()
+    if have is not None and need > have:
+        m = cfg.model
+        raise ConfigError(
+            f"the model and batch need at least {need / 2**30:,.1f} GiB (n_layer={m.n_layer}, n_embd={m.n_embd}, "
+            f"block_size={m.block_size}, batch_size={cfg.batch_size}), more than this machine's "
+            f"{have / 2**30:,.1f} GiB; make n_embd, n_layer, block_size or batch_size smaller")
