@@ -38,7 +38,7 @@ CASES = [
     (["train", "--decay_lr=maybe"], 2, "--decay_lr='maybe': expected a boolean"),
     (["train", "--out_dir={tmp}/file.txt"], 2, "'out_dir' names {tmp}/file.txt, but {tmp}/file.txt is a file"),
     (["train", "--data_dir={tmp}/file.txt/sub"], 2, "'data_dir' names {tmp}/file.txt/sub, but {tmp}/file.txt is a file"),
-    (["train", "--tokenizer=word"], 2, "'tokenizer' must be 'char' or 'bpe'"),
+    (["train", "--tokenizer= "], 2, "'tokenizer' must be 'char', 'bpe', a hub name"),
     (["train", "--bogus=1"], 2, "unrecognized arguments: --bogus=1"),
     # -- config files that lie
     (["train", "--config={tmp}/types.toml"], 2, "{tmp}/types.toml: key 'max_iters' must be an integer, got str"),
