@@ -2,7 +2,7 @@
 
 ``python -m numgpt`` prints one line ``error: <message>`` for these and exits with ``exit_code``:
 2 for a usage error (the command line, a config, or an input file the user named is wrong), 1 for
-a run that failed at runtime (disk full, a worker died). See /work/wt/errors_contract.md.
+a run that failed at runtime (disk full, a worker died). See docs/training.md, "Faults tried and what each does".
 """
 from __future__ import annotations
 
