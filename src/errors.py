@@ -6,6 +6,8 @@ a run that failed at runtime (disk full, a worker died). See docs/training.md, "
 """
 from __future__ import annotations
 
+import argparse
+
 
 class NumgptError(Exception):
     """Root of numgpt's errors; ``exit_code`` is what the command line exits with."""
@@ -27,3 +29,11 @@ class RunError(NumgptError):
 
 class TokenizerError(UsageError):
     """A tokenizer file or dict that cannot be used (a bad split pattern, a bad id)."""
+
+
+class UsageParser(argparse.ArgumentParser):
+    """argparse, but a bad option is a ``UsageError`` (one line ``error: <prog>: <message>``, exit 2,
+    from ``numgpt.__main__``'s handler) instead of argparse's usage block and ``SystemExit``."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")

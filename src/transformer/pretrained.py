@@ -31,19 +31,34 @@ def gpt2_config(cfg: dict[str, Any], where: str = "config.json", dropout: float 
         raise ValueError(f"{where}: activation_function {act!r} is not supported (numgpt's GELU is the tanh "
                          f"approximation, GPT-2's 'gelu_new')")
     eps = cfg.get("layer_norm_epsilon", 1e-5)
-    if abs(eps - 1e-5) > 1e-12:
-        raise ValueError(f"{where}: layer_norm_epsilon {eps} is not supported (numgpt's LayerNorm uses 1e-5)")
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or abs(eps - 1e-5) > 1e-12:
+        raise ValueError(f"{where}: layer_norm_epsilon {eps!r} is not supported (numgpt's LayerNorm uses 1e-5)")
     try:
         return GPTConfig(block_size=cfg["n_positions"], vocab_size=cfg["vocab_size"], n_layer=cfg["n_layer"],
                          n_head=cfg["n_head"], n_embd=cfg["n_embd"], dropout=dropout, bias=True)
     except KeyError as e:
         raise ValueError(f"{where}: missing key {e.args[0]!r}") from None
+    except ValueError as e:
+        raise ValueError(f"{where}: {e}") from None
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    """A JSON object from ``path``; anything else is a ValueError naming the file."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"cannot read {path}: {e}") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {type(value).__name__}")
+    return value
 
 
 def _tensors(directory: Path, writable: bool) -> dict[str, np.ndarray]:
     index = directory / "model.safetensors.index.json"
     if index.is_file():
-        weight_map = json.loads(index.read_text())["weight_map"]
+        weight_map = _read_json(index).get("weight_map")
+        if not isinstance(weight_map, dict) or not all(isinstance(f, str) for f in weight_map.values()):
+            raise ValueError(f"{index}: expected a 'weight_map' object (tensor name -> shard file name)")
         out: dict[str, np.ndarray] = {}
         for shard in sorted(set(weight_map.values())):
             out.update(safetensors.load(directory / shard, writable=writable))
@@ -61,7 +76,7 @@ def read_config(directory: Path, dropout: float = 0.0) -> GPTConfig:
     if not config_path.is_file():
         raise ValueError(f"{directory}: no config.json (expected the hub layout: config.json, model.safetensors, "
                          f"vocab.json, merges.txt)")
-    return gpt2_config(json.loads(config_path.read_text()), str(config_path), dropout)
+    return gpt2_config(_read_json(config_path), str(config_path), dropout)
 
 
 def load_pretrained(path: str | os.PathLike, writable: bool = False, block_size: int | None = None,
@@ -84,6 +99,10 @@ def load_pretrained(path: str | os.PathLike, writable: bool = False, block_size:
     wpe = state.get("transformer.wpe.weight")
     if wpe is not None and wpe.ndim == 2 and wpe.shape[0] > config.block_size:
         state["transformer.wpe.weight"] = wpe[:config.block_size]  # cropped: the first positions, a view
+    held = sum(int(np.size(a)) for a in state.values())
+    if config.min_parameters() > held:  # before allocating: a crafted config.json cannot ask for TiB
+        raise ValueError(f"{directory}: config.json describes at least {config.min_parameters():,} parameters but "
+                         f"the safetensors files hold {held:,} weights")
     model = GPT(config)
     params = dict(model.named_parameters())
     missing, unexpected = sorted(set(params) - set(state)), sorted(set(state) - set(params))
