@@ -4,6 +4,7 @@ what each does", lists them."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -376,6 +377,22 @@ def test_meta_json_naming_a_dtype_that_cannot_hold_the_ids_is_refused(tmp_path, 
     data = _prepared(tmp_path)
     _edit_meta(data, dtype=dtype, **({"vocab_size": 300} if dtype == "uint8" else {}))
     with pytest.raises(DataError, match=rf"dtype '{dtype}' cannot hold token ids .*unsigned integer"):
+        load_meta(data)
+
+
+@pytest.mark.parametrize("edit, message", [
+    ({"tokenizer": None}, "no tokenizer recorded"),
+    ({"tokenizer": "char"}, "no tokenizer recorded"),
+    ({"train_tokens": "many"}, "train_tokens must be an integer >= 0, got 'many'"),
+    ({"val_tokens": -1}, "val_tokens must be an integer >= 0, got -1"),
+    ({"tokenizer": {"type": "char", "chars": "abc"}}, "does not match its recorded tokenizer_sha256"),
+])
+def test_meta_json_with_a_missing_or_edited_entry_is_refused(tmp_path, edit, message):
+    from numgpt.training.data import DataError, load_meta
+
+    data = _prepared(tmp_path)
+    _edit_meta(data, **edit)
+    with pytest.raises(DataError, match=re.escape(message)):
         load_meta(data)
 
 

@@ -253,6 +253,17 @@ def load_meta(data_dir: str | Path) -> dict[str, Any]:
         raise DataError(f"{path}: dtype {meta.get('dtype')!r} cannot hold token ids of a {vocab}-token vocabulary "
                         f"(expected an unsigned integer type such as "
                         f"{'uint16' if vocab <= 1 << 16 else 'uint32'}); prepare the dataset again")
+    for key in ("train_tokens", "val_tokens"):
+        n = meta.get(key)
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise DataError(f"{path}: {key} must be an integer >= 0, got {n!r}; prepare the dataset again")
+    tokenizer = meta.get("tokenizer")
+    if not isinstance(tokenizer, dict) or not tokenizer.get("type"):
+        raise DataError(f"{path}: no tokenizer recorded (key 'tokenizer' is {tokenizer!r:.60}); prepare the dataset again")
+    recorded = meta.get("tokenizer_sha256")
+    if recorded is not None and recorded != tokenizer_identity(tokenizer):
+        raise DataError(f"{path}: the tokenizer stored in it does not match its recorded tokenizer_sha256 (edited by "
+                        f"hand?); prepare the dataset again")
     return meta
 
 
