@@ -108,6 +108,9 @@ class World:
         if interrupted:  # rank 0 has saved: it ends every rank; a rank waiting alone gives up after a minute
             if not self.is_root:
                 time.sleep(60)
+            else:  # give mpiexec a moment to forward rank 0's last lines before MPI_Abort kills the job
+                sys.stdout.flush()
+                time.sleep(0.5)
             self.abort(130)
         return result
 
