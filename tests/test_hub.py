@@ -39,8 +39,8 @@ class RangeHandler(http.server.SimpleHTTPRequestHandler):
 def server(tmp_path):
     root = tmp_path / "remote"
     (root / "org" / "tiny").mkdir(parents=True)
-    for f in hub.FILES:
-        (root / "org" / "tiny" / f).write_bytes(f.encode() * 1000)
+    for f in hub.FILES:  # config.json must say its model family: resolve picks the other files by it
+        (root / "org" / "tiny" / f).write_bytes(b'{"model_type": "gpt2"}' if f == "config.json" else f.encode() * 1000)
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(RangeHandler, directory=str(root)))
     httpd.requests = []
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
