@@ -3,11 +3,8 @@ HF's real names, q_proj / k_proj rows in HF's rotate_half order, grouped-query a
 independent float64 NumPy forward of HF's LlamaForCausalLM on the weights as stored (unpermuted)."""
 from __future__ import annotations
 
-import functools
 import hashlib
-import http.server
 import json
-import threading
 
 import numpy as np
 import pytest
@@ -15,14 +12,15 @@ import pytest
 import numgpt.training.loop as loop
 from numgpt import hub, safetensors
 from numgpt.attention import hf_to_interleaved_rows
-from numgpt.checkpoint import Checkpoint, load_checkpoint, load_model, save_checkpoint
+from numgpt.checkpoint import load_checkpoint, load_model
 from numgpt.sampling.generate import generate
 from numgpt.tokenizer import GPT2_SPLIT_PATTERN, GPT4_SPLIT_PATTERN, train_bpe
 from numgpt.tokenizer.gpt2_files import HF_PATTERN_ALIASES, load_tokenizer_dir, load_tokenizer_json, save_tokenizer_json
 from numgpt.transformer import GPTConfig
 from numgpt.transformer.pretrained import load_pretrained
 
-from .test_hub import RangeHandler
+from .test_hub import serving
+from .test_pretrained import assert_equals_own_checkpoint
 from .test_pretrained_finetune import TEXT as FINETUNE_TEXT
 from .test_pretrained_finetune import finetune_cfg
 
@@ -173,12 +171,7 @@ def test_loaded_model_equals_its_own_format_checkpoint_and_the_kv_cache(tmp_path
             own_state[k] = hf_to_interleaved_rows(own_state[k], N_HEAD if "q_proj" in k else N_KV_HEAD, hs)
     args = GPTConfig.llama(block_size=POSITIONS, vocab_size=cfg["vocab_size"], n_layer=N_LAYER, n_head=N_HEAD,
                            n_kv_head=N_KV_HEAD, n_embd=HIDDEN, ffn_hidden=FFN, rope_theta=THETA, norm_eps=EPS).to_dict()
-    save_checkpoint(tmp_path / "ckpt.npz", Checkpoint(model=own_state, config={"model_args": args},
-                                                      tokenizer=tok.to_dict()))
-    own, own_tok, _ = load_model(tmp_path / "ckpt.npz")
-    ids = np.array([tokenizer.encode("hello world, it's")])
-    assert ids.tolist() == [own_tok.encode("hello world, it's")]
-    np.testing.assert_allclose(model(ids)[0].data, own(ids)[0].data, rtol=1e-5, atol=1e-5)
+    own, ids = assert_equals_own_checkpoint(tmp_path, model, tokenizer, own_state, args, tok)
     cached = generate(model, ids[0], 12, temperature=0.0, use_cache=True)
     uncached = generate(model, ids[0], 12, temperature=0.0, use_cache=False)
     assert cached.tolist() == uncached.tolist() == generate(own, ids[0], 12, temperature=0.0).tolist()
@@ -342,20 +335,18 @@ def test_train_init_from_a_llama_dir_with_its_tokenizer_json(tmp_path, monkeypat
 
 
 @pytest.fixture
-def llama_server(tmp_path):
+def llama_server(tmp_path, monkeypatch):
+    """A local hub serving a sharded ``org/tiny-llama`` (no model.safetensors), numgpt pointed at it."""
     root = tmp_path / "remote"
     write_llama_dir(root / "org" / "tiny-llama", sharded=True)
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(RangeHandler, directory=str(root)))
-    httpd.requests = []
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield httpd, root
-    httpd.shutdown()
-
-
-def test_hub_fetches_a_sharded_llamas_files_by_its_config(tmp_path, llama_server, monkeypatch):
-    httpd, root = llama_server
-    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{httpd.server_address[1]}")
     monkeypatch.setenv("NUMGPT_CACHE", str(tmp_path / "cache"))
+    with serving(root) as httpd:
+        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{httpd.server_address[1]}")
+        yield httpd, root
+
+
+def test_hub_fetches_a_sharded_llamas_files_by_its_config(llama_server):
+    httpd, root = llama_server
     folder = hub.resolve("org/tiny-llama", progress=None, tokenizer_only=True)
     assert sorted(p.name for p in folder.iterdir()) == ["config.json", "tokenizer.json"]
     assert [path for path, _ in httpd.requests][0] == "/org/tiny-llama/resolve/main/config.json"
@@ -370,13 +361,11 @@ def test_hub_fetches_a_sharded_llamas_files_by_its_config(tmp_path, llama_server
     assert hub.resolve("org/tiny-llama", progress=None) == folder and len(httpd.requests) == n  # all cached
 
 
-def test_prepare_with_a_llama_hub_name_fetches_only_the_tokenizer(tmp_path, llama_server, monkeypatch):
+def test_prepare_with_a_llama_hub_name_fetches_only_the_tokenizer(tmp_path, llama_server):
     from numgpt.__main__ import main
     from numgpt.training.data import load_meta
 
     httpd, root = llama_server
-    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{httpd.server_address[1]}")
-    monkeypatch.setenv("NUMGPT_CACHE", str(tmp_path / "cache"))
     (tmp_path / "input.txt").write_text(FINETUNE_TEXT)
     assert main(["prepare", "--dataset", "tiny", "--source", str(tmp_path / "input.txt"), "--tokenizer",
                  "org/tiny-llama", "--data_dir", str(tmp_path / "data")]) == 0
