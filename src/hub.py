@@ -109,7 +109,11 @@ def checkpoint_files(name: str, folder: Path, progress: TextIO | None = None, to
         _fetch(name, folder, "model.safetensors", progress)
         return files + ["model.safetensors"]
     except HubNotFound:
-        _fetch(name, folder, INDEX, progress)
+        try:
+            _fetch(name, folder, INDEX, progress)
+        except HubNotFound:
+            raise HubError(f"{_endpoint()}/{name} has neither model.safetensors nor {INDEX} (only safetensors "
+                           f"checkpoints are read: no pickle)") from None
         return files + [INDEX, *shard_names(folder / INDEX)]
 
 

@@ -371,3 +371,13 @@ def test_prepare_with_a_llama_hub_name_fetches_only_the_tokenizer(tmp_path, llam
                  "org/tiny-llama", "--data_dir", str(tmp_path / "data")]) == 0
     assert load_meta(tmp_path / "data")["vocab_size"] == json.loads((root / "org" / "tiny-llama" / "config.json").read_text())["vocab_size"]
     assert sorted(path.rsplit("/", 1)[1] for path, _ in httpd.requests) == ["config.json", "tokenizer.json"]
+
+
+def test_hub_repo_without_safetensors_is_named(tmp_path, llama_server):
+    httpd, root = llama_server
+    remote = root / "org" / "tiny-llama"
+    for shard in [*remote.glob("*.safetensors"), remote / "model.safetensors.index.json"]:
+        shard.unlink()
+    with pytest.raises(hub.HubError, match=r"org/tiny-llama has neither model\.safetensors nor model\.safetensors"
+                                           r"\.index\.json \(only safetensors"):
+        hub.resolve("org/tiny-llama", progress=None)
