@@ -10,8 +10,9 @@ import argparse
 import importlib
 import os
 import sys
+from typing import Any, Callable
 
-from .errors import NumgptError, UsageError
+from .errors import NumgptError, UsageParser
 
 # (module, command names it registers) — imported lazily so `--help` stays fast.
 COMMANDS: list[str] = [
@@ -25,16 +26,8 @@ COMMANDS: list[str] = [
 _LONG_RUNNING = {"train", "eval", "bench", "sample"}
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a bad option is a ``UsageError``: one line ``error: <command>: <message>`` and
-    exit code 2 from ``main``, as every other bad input (the usage is in ``--help``)."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="numgpt", description="A GPT from scratch in NumPy.")
+    parser = UsageParser(prog="numgpt", description="A GPT from scratch in NumPy.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     version = sub.add_parser("version", help="print the version")
     version.set_defaults(func=_version)
@@ -54,8 +47,15 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command; a user error or a failure at run time ends in one line ``error: ...`` on
     stderr and exit code 2 (bad input) or 1 (run time) -- see numgpt/errors.py. ``NUMGPT_DEBUG=1``
     re-raises instead, for the traceback."""
+    return guard(lambda: _main(argv))
+
+
+def guard(run: Callable[[], Any]) -> int:
+    """``run()``'s exit code; numgpt's errors (and ValueError, OSError, MemoryError, Ctrl-C) become one
+    line ``error: ...`` on stderr and their exit code. The benchmark modules' ``__main__`` use it too."""
     try:
-        return _main(argv)
+        result = run()
+        return result if isinstance(result, int) else 0  # (a benchmark's main returns its figures)
     except (ValueError, NumgptError, OSError, MemoryError) as e:
         if os.environ.get("NUMGPT_DEBUG", "") not in ("", "0"):
             raise

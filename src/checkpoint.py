@@ -216,8 +216,7 @@ def _check_weights(path: Path, key: str, arr: np.ndarray) -> None:
 
 def check_model_args(model_args: Any, ckpt: Checkpoint, path: str | Path) -> dict[str, Any]:
     """``model_args`` as a valid GPTConfig's fields, refused (before a model is built) when the
-    model it describes has more parameters than the checkpoint holds: the token and position
-    embeddings and the blocks' 12*n_embd**2 weights are a lower bound on the count."""
+    model it describes has more parameters than the checkpoint holds (``GPTConfig.min_parameters``)."""
     from .transformer import GPTConfig
 
     if not isinstance(model_args, dict):
@@ -227,7 +226,7 @@ def check_model_args(model_args: Any, ckpt: Checkpoint, path: str | Path) -> dic
         conf = GPTConfig.from_dict(model_args)
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"{path}: the checkpoint's model_args are invalid: {e}") from None
-    implied = (conf.vocab_size + conf.block_size) * conf.n_embd + conf.n_layer * 12 * conf.n_embd ** 2
+    implied = conf.min_parameters()
     held = sum(int(np.size(a)) for a in ckpt.model.values())
     if implied > held:
         raise CheckpointError(f"{path}: model_args {model_args} describe at least {implied:,} parameters but the "

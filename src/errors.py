@@ -2,9 +2,11 @@
 
 ``python -m numgpt`` prints one line ``error: <message>`` for these and exits with ``exit_code``:
 2 for a usage error (the command line, a config, or an input file the user named is wrong), 1 for
-a run that failed at runtime (disk full, a worker died). See /work/wt/errors_contract.md.
+a run that failed at runtime (disk full, a worker died). See docs/training.md, "Faults tried and what each does".
 """
 from __future__ import annotations
+
+import argparse
 
 
 class NumgptError(Exception):
@@ -27,3 +29,11 @@ class RunError(NumgptError):
 
 class TokenizerError(UsageError):
     """A tokenizer file or dict that cannot be used (a bad split pattern, a bad id)."""
+
+
+class UsageParser(argparse.ArgumentParser):
+    """argparse, but a bad option is a ``UsageError`` (one line ``error: <prog>: <message>``, exit 2,
+    from ``numgpt.__main__``'s handler) instead of argparse's usage block and ``SystemExit``."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")

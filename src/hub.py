@@ -91,15 +91,10 @@ def checkpoint_files(name: str, folder: Path, progress: TextIO | None = None, to
     """The files hub checkpoint ``name`` needs, deciding from its ``config.json`` (fetched first into
     ``folder``): the family's tokenizer files, then (unless ``tokenizer_only``) ``model.safetensors``,
     or, when the repository has none (HTTP 404), the index and its shards (fetched to read the index)."""
-    import json
-
-    from .transformer.pretrained import model_family, shard_names
+    from .transformer.pretrained import model_family, read_json, shard_names
 
     config = _fetch(name, folder, "config.json", progress)
-    try:
-        family = model_family(json.loads(config.read_text()), str(config))
-    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError) as e:
-        raise HubError(f"{config}: not a model config.json ({e!r})") from None
+    family = model_family(read_json(config), str(config))
     files = ["config.json", *TOKENIZER_FILES[family]]
     if tokenizer_only:
         return files

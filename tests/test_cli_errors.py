@@ -66,6 +66,13 @@ CASES = [
     (["eval", "--checkpoint={tmp}/file.txt"], 2, "{tmp}/file.txt is not a readable numgpt checkpoint"),
     (["prepare", "--source={tmp}/none.txt", "--data_dir={tmp}/d"], 2, "source file {tmp}/none.txt does not exist"),
     (["prepare", "--tokenizer=bpe", "--vocab_size=10", "--data_dir={tmp}/d"], 2, "vocab_size > 256"),
+    # -- worker counts that cannot work (each worker needs a row of the batch; not a fork bomb)
+    (["train", "--workers=13"], 2, "config key 'workers' (13) must be <= batch_size (12)"),
+    (["train", "--workers=1000", "--batch_size=1000"], 2, "is more than 4 processes per core"),
+    # -- the benchmarks' own options: the same one line and exit 2 as every command
+    (["bench", "sample", "--tokens=-1"], 2, "--tokens and --repeats must be >= 1"),
+    (["bench", "sample", "--shape=gpt2", "--n_embd=7"], 2, "n_embd=7 must be divisible by n_head=12"),
+    (["bench", "tokenizer", "--bogus"], 2, "unrecognized arguments: --bogus"),
 ]
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -86,3 +87,24 @@ def test_sample_cli_init_from_a_local_hub_dir(tmp_path, capsys):
     assert main(["sample", "--init-from", str(hub_dir), "--prompt", "hello", "--max_new_tokens", "8",
                  "--temperature", "0"]) == 0
     assert capsys.readouterr().out == "hello" + expected + "\n"
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda d: (d / "config.json").write_text("[]"), "config.json: expected a JSON object, got list"),
+    (lambda d: (d / "config.json").write_text("{nope"), "cannot read"),
+    (lambda d: _config(d, layer_norm_epsilon="x"), "layer_norm_epsilon 'x' is not supported"),
+    (lambda d: _config(d, n_layer="two"), "config.json: GPTConfig.n_layer must be a positive integer"),
+    (lambda d: _config(d, n_embd=10**7, n_head=1), "describes at least 2,000,003,120,000,000 parameters but the safetensors files hold 11,584"),  # before allocating
+    (lambda d: (d / "model.safetensors.index.json").write_text('{"x": 1}'), "expected a 'weight_map' object"),
+    (lambda d: (d / "vocab.json").write_text('{"a": "x"}'), "vocab.json: token 'a' has the id 'x'"),
+])
+def test_a_damaged_hub_directory_names_the_file_and_the_problem(tmp_path, edit, message):
+    write_hub_dir(tmp_path)
+    edit(tmp_path)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        load_pretrained(tmp_path)
+
+
+def _config(directory, **changes):
+    path = directory / "config.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))

@@ -211,6 +211,9 @@ def test_missing_key_and_mismatched_tensor_and_missing_tokenizer_are_named(tmp_p
     (tmp_path / "config.json").write_text(json.dumps({**cfg, "intermediate_size": 48}))
     with pytest.raises(ValueError, match=r"shape mismatches \['model\.layers\.0\.mlp\.gate_proj\.weight: \(40, 16\) vs \(48, 16\)"):
         load_pretrained(tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps({**cfg, "hidden_size": 10**6, "num_attention_heads": 2, "head_dim": None}))
+    with pytest.raises(ValueError, match=r"config\.json describes at least [\d,]+ parameters but the safetensors files hold"):
+        load_pretrained(tmp_path)  # before allocating the model
     (tmp_path / "config.json").write_text(json.dumps(cfg))
     (tmp_path / "tokenizer.json").unlink()
     with pytest.raises(ValueError, match=r"no tokenizer files \(expected vocab\.json \+ merges\.txt, or tokenizer\.json\)"):

@@ -498,3 +498,20 @@ def test_a_real_full_or_read_only_filesystem_ends_with_one_line(tmp_path, small_
     assert len(lines) == 1 and lines[0].startswith(f"error: cannot write {out}/") and lines[0].endswith(cause), err
     assert not [p for p in out.iterdir() if ".tmp" in p.name]
     assert (out / "ckpt.npz").read_bytes() == before
+
+
+def test_the_memory_check_uses_the_datasets_vocabulary(tmp_path, monkeypatch):
+    """load_config guesses 256 tokens for a char dataset not yet prepared; once meta.json gives the
+    real vocabulary, train checks again before the model is built."""
+    from numgpt.training import config as TC
+    from numgpt.training.config import ConfigError, memory_estimate
+
+    (tmp_path / "input.txt").write_text("".join(chr(0x100 + i) for i in range(400)) * 3 + TEXT)
+    cfg = tiny_cfg(tmp_path)
+    assert memory_estimate(cfg, 256) < memory_estimate(cfg, 400)
+    monkeypatch.setattr(TC, "machine_memory", lambda: memory_estimate(cfg, 256) + 1)
+    built = []
+    monkeypatch.setattr(L, "build_model", lambda *a: built.append(a))
+    with pytest.raises(ConfigError, match="more than this machine's"):
+        train(cfg, log=quiet)
+    assert not built

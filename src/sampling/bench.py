@@ -54,6 +54,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import UsageParser
 from ..tensor import no_grad
 from ..transformer import GPT, GPTConfig
 from .generate import default_window_shift, generate
@@ -228,7 +229,7 @@ def measure_roofline(cfg: GPTConfig, prompt: int, tokens: int, repeats: int, buf
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m numgpt.sampling.bench", description=__doc__.split("\n")[0])
+    parser = UsageParser(prog="python -m numgpt.sampling.bench", description=__doc__.split("\n")[0])
     parser.add_argument("--tokens", type=int, help="new tokens per run (default 256; --shape gpt2: 32)")
     parser.add_argument("--repeats", type=int, default=7, help="timed rounds; medians are reported (default 7)")
     pinned = any(os.environ.get(v) for v in THREAD_VARS)
@@ -277,4 +278,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from ..__main__ import guard
+
+    raise SystemExit(guard(main))

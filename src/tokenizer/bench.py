@@ -20,6 +20,7 @@ import statistics
 import time
 from pathlib import Path
 
+from ..errors import UsageParser
 from . import CL100K_SPECIAL_TOKENS, BPETokenizer, cl100k_ranks_path, train_bpe
 from .patterns import GPT2_SPLIT_PATTERN
 
@@ -38,7 +39,7 @@ def _median(times: list[tuple[float, float]]) -> tuple[float, float]:
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
-    parser = argparse.ArgumentParser(prog="python -m numgpt.tokenizer.bench", description=__doc__.splitlines()[0])
+    parser = UsageParser(prog="python -m numgpt.tokenizer.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--text", default=str(DEFAULT_TEXT), help="UTF-8 text file (default: Tiny Shakespeare)")
     parser.add_argument("--runs", type=int, default=3, help="runs per figure; the median is reported")
     parser.add_argument("--vocab_size", "--vocab-size", type=int, default=4096)
@@ -78,4 +79,6 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    main()
+    from ..__main__ import guard
+
+    raise SystemExit(guard(main))

@@ -65,6 +65,9 @@ def load_gpt2_tokenizer(vocab_path: str | os.PathLike, merges_path: str | os.Pat
         raise ValueError(f"cannot read the GPT-2 tokenizer files {vocab_path}, {merges_path}: {e}") from None
     if not isinstance(vocab_json, dict):
         raise ValueError(f"{vocab_path}: expected a JSON object token -> id")
+    bad = next(((s, i) for s, i in vocab_json.items() if isinstance(i, bool) or not isinstance(i, int) or i < 0), None)
+    if bad is not None:
+        raise ValueError(f"{vocab_path}: token {bad[0]!r} has the id {bad[1]!r}; ids must be integers >= 0")
     specials = {s: int(i) for s, i in vocab_json.items() if s.startswith("<|") and s.endswith("|>")}
     vocab = {int(i): _to_bytes(s, str(vocab_path)) for s, i in vocab_json.items() if s not in specials}
     merges = []

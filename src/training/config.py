@@ -214,6 +214,13 @@ def validate(cfg: TrainConfig, sources: Mapping[str, str] | None = None) -> None
                 "grad_clip", "sample_tokens", "sample_top_k", "sample_temperature", "vocab_size", "workers", "seed"]:
         if getattr(cfg, key) < 0:
             raise bad(key, f"must be >= 0, got {getattr(cfg, key)}")
+    if cfg.workers > cfg.batch_size:
+        raise bad("workers", f"({cfg.workers}) must be <= batch_size ({cfg.batch_size}): each worker process "
+                             f"computes at least one row of the batch (0 = one per core)")
+    cores = os.cpu_count() or 1
+    if cfg.workers > 4 * cores:
+        raise bad("workers", f"({cfg.workers}) is more than 4 processes per core ({cores} cores here): each worker "
+                             f"holds a copy of the model and the step only gets slower (0 = one per core)")
     for key in ("beta1", "beta2"):
         if not 0.0 <= getattr(cfg, key) < 1.0:
             raise bad(key, f"must be in [0, 1), got {getattr(cfg, key)}")

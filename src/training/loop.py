@@ -34,7 +34,7 @@ import numpy as np
 from ..checkpoint import CHECKPOINT_NAME, Checkpoint, CheckpointError, WriteError, capture_rng, check_model_args, \
     load_checkpoint, remove_stale_temps, restore_rng, save_checkpoint
 from ..transformer import GPT
-from .config import ConfigError, TrainConfig
+from .config import ConfigError, TrainConfig, check_memory
 from .data import DataError, get_batch, load_meta, load_split, prepare, tokenizer_from_dict, tokenizer_identity
 from .evaluate import estimate_loss, full_loss, sample_text
 from .optim import AdamW, configure_optimizer
@@ -299,6 +299,7 @@ def _set_up(cfg: TrainConfig, resume: bool, log: Callable[[str], None],
     remove_stale_temps(ckpt_path)
     ckpt = load_checkpoint(ckpt_path) if resume else None
     model_args = cfg.model_args(meta["vocab_size"])
+    check_memory(cfg, meta["vocab_size"])  # again, with the dataset's vocabulary (load_config had to guess it)
     if ckpt is not None:
         if not isinstance(ckpt.config, dict) or "model_args" not in ckpt.config or ckpt.optimizer is None:
             raise CheckpointError(f"{ckpt_path} is not a checkpoint of the train command (no model_args/optimizer)")

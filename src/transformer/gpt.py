@@ -135,6 +135,15 @@ class GPTConfig:
             return self.ffn_hidden
         return 4 * self.n_embd if self.mlp == "gelu" else 32 * math.ceil(8 * self.n_embd / 3 / 32)
 
+    def min_parameters(self) -> int:
+        """A lower bound on the model's parameter count, computed without building it: the token
+        embedding, the position table (learned positions), and per block the attention's query and
+        output projections (2 n_embd^2) and the MLP's two n_embd x hidden matrices. A loader checks
+        a file's weights against it before allocating a model (a crafted shape cannot ask for TiB)."""
+        C = self.n_embd
+        positions = self.block_size * C if self.positions == "learned" else 0
+        return self.vocab_size * C + positions + self.n_layer * (2 * C * C + 2 * C * self.hidden_size)
+
     @property
     def hf_names(self) -> bool:
         """True for rotary models, which use Hugging Face Llama's parameter names and (out, in) layout."""

@@ -29,7 +29,7 @@ from .. import safetensors
 from ..attention import hf_to_interleaved_rows
 from .gpt import GPT, GPTConfig
 
-__all__ = ["load_pretrained", "gpt2_config", "llama_config", "model_family", "read_config", "init_from_pretrained"]
+__all__ = ["load_pretrained", "gpt2_config", "llama_config", "model_family", "read_config", "read_json", "shard_names", "init_from_pretrained"]
 
 _SKIPPED = (".attn.bias", ".attn.masked_bias", ".rotary_emb.inv_freq")
 
@@ -61,8 +61,8 @@ def gpt2_config(cfg: dict[str, Any], where: str = "config.json", dropout: float 
         raise ValueError(f"{where}: activation_function {act!r} is not supported (numgpt's GELU is the tanh "
                          f"approximation, GPT-2's 'gelu_new')")
     eps = cfg.get("layer_norm_epsilon", 1e-5)
-    if abs(eps - 1e-5) > 1e-12:
-        raise ValueError(f"{where}: layer_norm_epsilon {eps} is not supported (numgpt's LayerNorm uses 1e-5)")
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or abs(eps - 1e-5) > 1e-12:
+        raise ValueError(f"{where}: layer_norm_epsilon {eps!r} is not supported (numgpt's LayerNorm uses 1e-5)")
     try:
         shape = dict(block_size=cfg["n_positions"], vocab_size=cfg["vocab_size"], n_layer=cfg["n_layer"],
                      n_head=cfg["n_head"], n_embd=cfg["n_embd"])
@@ -103,6 +103,17 @@ def llama_config(cfg: dict[str, Any], where: str = "config.json", dropout: float
                         tie_embeddings=cfg.get("tie_word_embeddings", False), dropout=dropout)
 
 
+def read_json(path: Path) -> dict[str, Any]:
+    """A JSON object from ``path``; anything else is a ValueError naming the file."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"cannot read {path}: {e}") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {type(value).__name__}")
+    return value
+
+
 def _tensors(directory: Path, writable: bool) -> dict[str, np.ndarray]:
     index = directory / "model.safetensors.index.json"
     if index.is_file():
@@ -120,13 +131,12 @@ def _tensors(directory: Path, writable: bool) -> dict[str, np.ndarray]:
 def shard_names(index: Path) -> list[str]:
     """The shard files a ``model.safetensors.index.json`` lists (its ``weight_map`` values), each a
     plain file name in the same directory (a path elsewhere is refused)."""
-    try:
-        weight_map = json.loads(index.read_text())["weight_map"]
-        shards = sorted(set(weight_map.values()))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError) as e:
-        raise ValueError(f"{index}: not a safetensors index (a JSON object with a 'weight_map'): {e!r}") from None
+    weight_map = read_json(index).get("weight_map")
+    if not isinstance(weight_map, dict) or not all(isinstance(f, str) for f in weight_map.values()):
+        raise ValueError(f"{index}: expected a 'weight_map' object (tensor name -> shard file name)")
+    shards = sorted(set(weight_map.values()))
     for shard in shards:
-        if not isinstance(shard, str) or Path(shard).name != shard or shard.startswith("."):
+        if Path(shard).name != shard or shard.startswith("."):
             raise ValueError(f"{index}: shard {shard!r} is not a file name in the same directory")
     return shards
 
@@ -137,12 +147,7 @@ def read_config(directory: Path, dropout: float = 0.0) -> GPTConfig:
     if not config_path.is_file():
         raise ValueError(f"{directory}: no config.json (expected the hub layout: config.json, model.safetensors, "
                          f"and vocab.json + merges.txt or tokenizer.json)")
-    try:
-        cfg = json.loads(config_path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"cannot read {config_path}: {e}") from None
-    if not isinstance(cfg, dict):
-        raise ValueError(f"{config_path}: expected a JSON object, got {type(cfg).__name__}")
+    cfg = read_json(config_path)
     make = llama_config if model_family(cfg, str(config_path)) == "llama" else gpt2_config
     return make(cfg, str(config_path), dropout)
 
@@ -186,6 +191,10 @@ def load_pretrained(path: str | os.PathLike, writable: bool = False, block_size:
     if block_size is not None and block_size < config.block_size:
         config = GPTConfig(**{**config.to_dict(), "block_size": block_size})
     state = _hub_state(_tensors(directory, writable), config)
+    held = sum(int(np.size(a)) for a in state.values())
+    if config.min_parameters() > held:  # before allocating: a crafted config.json cannot ask for TiB
+        raise ValueError(f"{directory}: config.json describes at least {config.min_parameters():,} parameters but "
+                         f"the safetensors files hold {held:,} weights")
     model = GPT(config)
     params = dict(model.named_parameters())
     missing, unexpected = sorted(set(params) - set(state)), sorted(set(state) - set(params))
