@@ -284,6 +284,9 @@ def test_tokenizer_json_pre_tokenizers_that_amount_to_a_known_pattern(tmp_path, 
     ({"type": "Metaspace", "replacement": "▁"}, {}, r"pre_tokenizer='Metaspace' is not supported"),
     ({"type": "ByteLevel", "add_prefix_space": False, "use_regex": True}, {"normalizer": {"type": "NFC"}},
      r"normalizer 'NFC' is not supported"),
+    ({"type": "ByteLevel", "add_prefix_space": False, "use_regex": True},
+     {"added_tokens": [{"id": "7", "content": "<|x|>", "special": True}]},
+     r"added_tokens: token '<\|x\|>' has the id '7'; ids must be integers >= 0"),
 ])
 def test_tokenizer_json_other_pre_tokenizers_are_refused_by_name(tmp_path, pre_tokenizer, top, message):
     path = _with_pre_tokenizer(tmp_path, pre_tokenizer, **top)

@@ -56,6 +56,13 @@ def _to_bytes(token: str, where: str) -> bytes:
                          f"byte-to-unicode table") from None
 
 
+def _check_ids(vocab: dict, where: str) -> None:
+    """Refuse a token -> id map whose ids are not all integers >= 0, naming the first bad token."""
+    bad = next(((s, i) for s, i in vocab.items() if isinstance(i, bool) or not isinstance(i, int) or i < 0), None)
+    if bad is not None:
+        raise ValueError(f"{where}: token {bad[0]!r} has the id {bad[1]!r}; ids must be integers >= 0")
+
+
 def load_gpt2_tokenizer(vocab_path: str | os.PathLike, merges_path: str | os.PathLike) -> BPETokenizer:
     """A :class:`BPETokenizer` from GPT-2's ``vocab.json`` and ``merges.txt`` (ids are GPT-2's)."""
     try:
@@ -65,9 +72,7 @@ def load_gpt2_tokenizer(vocab_path: str | os.PathLike, merges_path: str | os.Pat
         raise ValueError(f"cannot read the GPT-2 tokenizer files {vocab_path}, {merges_path}: {e}") from None
     if not isinstance(vocab_json, dict):
         raise ValueError(f"{vocab_path}: expected a JSON object token -> id")
-    bad = next(((s, i) for s, i in vocab_json.items() if isinstance(i, bool) or not isinstance(i, int) or i < 0), None)
-    if bad is not None:
-        raise ValueError(f"{vocab_path}: token {bad[0]!r} has the id {bad[1]!r}; ids must be integers >= 0")
+    _check_ids(vocab_json, str(vocab_path))
     specials = {s: int(i) for s, i in vocab_json.items() if s.startswith("<|") and s.endswith("|>")}
     vocab = {int(i): _to_bytes(s, str(vocab_path)) for s, i in vocab_json.items() if s not in specials}
     merges = []
@@ -188,7 +193,9 @@ def load_tokenizer_json(path: str | os.PathLike) -> BPETokenizer:
         key, value = unsupported[0]
         raise ValueError(f"{path}: {key} {value!r} is not supported (numgpt's byte-level BPE has none)")
     try:
-        specials = {t["content"]: int(t["id"]) for t in spec.get("added_tokens") or [] if t.get("special")}
+        _check_ids(model["vocab"], f"{path}: model.vocab")
+        specials = {t["content"]: t["id"] for t in spec.get("added_tokens") or [] if t.get("special")}
+        _check_ids(specials, f"{path}: added_tokens")
         vocab = {int(i): _to_bytes(s, str(path)) for s, i in model["vocab"].items() if s not in specials}
         merges = []
         for n, m in enumerate(model.get("merges") or []):
