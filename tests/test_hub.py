@@ -1,6 +1,7 @@
 """numgpt.hub against a local http.server (no network): download, cache, resume, offline message."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import threading
@@ -35,17 +36,26 @@ class RangeHandler(http.server.SimpleHTTPRequestHandler):
         self.server.requests.append((self.path, start))
 
 
+@contextlib.contextmanager
+def serving(root):
+    """A local hub: ``root`` served by ``RangeHandler`` on a free port; ``.requests`` lists (path, start)."""
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(RangeHandler, directory=str(root)))
+    httpd.requests = []
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield httpd
+    finally:
+        httpd.shutdown()
+
+
 @pytest.fixture
 def server(tmp_path):
     root = tmp_path / "remote"
     (root / "org" / "tiny").mkdir(parents=True)
-    for f in hub.FILES:
-        (root / "org" / "tiny" / f).write_bytes(f.encode() * 1000)
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(RangeHandler, directory=str(root)))
-    httpd.requests = []
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield httpd, root
-    httpd.shutdown()
+    for f in hub.FILES:  # config.json must say its model family: resolve picks the other files by it
+        (root / "org" / "tiny" / f).write_bytes(b'{"model_type": "gpt2"}' if f == "config.json" else f.encode() * 1000)
+    with serving(root) as httpd:
+        yield httpd, root
 
 
 def test_download_cache_and_resume(tmp_path, server, monkeypatch):

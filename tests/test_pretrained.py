@@ -48,15 +48,23 @@ def test_hub_checkpoint_logits_equal_numgpt_checkpoint(tmp_path, dtype):
         assert not model.transformer.h[0].attn.c_attn.weight.data.flags.owndata  # a view of the file
     args = {"block_size": 32, "vocab_size": cfg["vocab_size"], "n_layer": 2, "n_head": 2, "n_embd": 16,
             "dropout": 0.0, "bias": True}
-    save_checkpoint(tmp_path / "ckpt.npz", Checkpoint(model=stored, config={"model_args": args},
-                                                      tokenizer=tok.to_dict()))
-    own, own_tok, _ = load_model(tmp_path / "ckpt.npz")
-    ids = np.array([tokenizer.encode("hello world, it's")])
-    assert ids.tolist() == [own_tok.encode("hello world, it's")]
-    np.testing.assert_allclose(model(ids)[0].data, own(ids)[0].data, rtol=1e-5, atol=1e-5)
+    own, ids = assert_equals_own_checkpoint(tmp_path, model, tokenizer, stored, args, tok)
     a = generate(model, ids[0], 10, temperature=0.0)
     b = generate(own, ids[0], 10, temperature=0.0)
-    assert tokenizer.decode(a.tolist()) == own_tok.decode(b.tolist())
+    assert tokenizer.decode(a.tolist()) == tok.decode(b.tolist())
+
+
+def assert_equals_own_checkpoint(tmp_path, model, tokenizer, state, model_args, tok, prompt="hello world, it's"):
+    """Save ``state`` as numgpt's own checkpoint (``model_args``, ``tok``), load it, and check that the
+    loaded hub ``model`` + ``tokenizer`` give the same ids and logits (1e-5) on ``prompt``. Returns
+    (the own model, the prompt's ids (1, T))."""
+    save_checkpoint(tmp_path / "ckpt.npz", Checkpoint(model=state, config={"model_args": model_args},
+                                                      tokenizer=tok.to_dict()))
+    own, own_tok, _ = load_model(tmp_path / "ckpt.npz")
+    ids = np.array([tokenizer.encode(prompt)])
+    assert ids.tolist() == [own_tok.encode(prompt)]
+    np.testing.assert_allclose(model(ids)[0].data, own(ids)[0].data, rtol=1e-5, atol=1e-5)
+    return own, ids
 
 
 def test_missing_files_are_named(tmp_path):

@@ -33,8 +33,9 @@ def add_parser(subparsers: Any) -> None:
     source.add_argument("--checkpoint", metavar="PATH",
                         help=f"a checkpoint file, or a training out_dir holding {CHECKPOINT_NAME}")
     source.add_argument("--init_from", "--init-from", metavar="NAME_OR_DIR",
-                        help="a pretrained GPT-2: a hub name (gpt2, gpt2-medium, gpt2-large, gpt2-xl, org/name; "
-                             "downloaded once into the cache) or a local directory in the hub layout (docs/pretrained.md)")
+                        help="a pretrained GPT-2 or Llama-family model: a hub name (gpt2, gpt2-medium, gpt2-large, "
+                             "gpt2-xl, org/name; downloaded once into the cache) or a local directory in the hub "
+                             "layout (docs/pretrained.md)")
     p.add_argument("--prompt", default="\n", help="text to continue (default: a newline)")
     p.add_argument("--max_new_tokens", "--max-new-tokens", type=int, default=500, metavar="N",
                    help="tokens per sample (default 500)")

@@ -36,8 +36,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="a local UTF-8 text file or an http(s) URL (default for shakespeare_char: the copy of Tiny "
                         "Shakespeare shipped in the package, no network needed)")
     p.add_argument("--tokenizer", default="char", metavar="char|bpe|NAME|DIR",
-                   help="char (default), bpe (trained here), or a GPT-2 checkpoint's: a hub name (gpt2) or a "
-                        "directory with vocab.json + merges.txt")
+                   help="char (default), bpe (trained here), or a pretrained checkpoint's (GPT-2 or Llama): a hub "
+                        "name (gpt2) or a directory with vocab.json + merges.txt or tokenizer.json")
     p.add_argument("--vocab_size", "--vocab-size", dest="vocab_size", type=int, default=None,
                    help="BPE vocabulary size (with --tokenizer bpe)")
     p.add_argument("--data_dir", "--data-dir", "--out-dir", dest="data_dir", default=None,

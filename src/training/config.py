@@ -49,7 +49,7 @@ class TrainConfig:
     data_dir: str = ""                   # "" -> data/<dataset> (relative to the current directory)
     out_dir: str = ""                    # "" -> out-<name>
     source: str = ""                     # text file or URL for prepare ("" -> the copy shipped in the package)
-    tokenizer: str = "char"              # "char", "bpe", or a GPT-2 checkpoint's (hub name or dir: vocab.json + merges.txt)
+    tokenizer: str = "char"              # "char", "bpe", or a checkpoint's (hub name or dir: vocab.json + merges.txt or tokenizer.json)
     vocab_size: int = 0                  # BPE vocabulary size (ignored for char; the model's comes from the data)
     seed: int = 1337
     init_from: str = ""                  # "" -> a fresh model; a hub name (gpt2) or hub-layout dir: fine-tune it

@@ -126,8 +126,9 @@ def _download(url: str, dataset: str, timeout: float) -> bytes:
 
 def make_tokenizer(kind: str, text: str, vocab_size: int | None = None) -> Any:
     """A new tokenizer for ``text``: ``"char"`` (one id per distinct character), ``"bpe"``
-    (byte-level BPE trained on ``text`` to ``vocab_size`` tokens), or a GPT-2 checkpoint's: a hub
-    name (``gpt2``: its vocab.json + merges.txt are fetched) or a directory holding those files."""
+    (byte-level BPE trained on ``text`` to ``vocab_size`` tokens), or a checkpoint's: a hub name
+    (``gpt2``: its config.json and tokenizer files are fetched) or a directory holding vocab.json +
+    merges.txt or tokenizer.json."""
     from .. import tokenizer as tok
 
     if kind == "char":
@@ -138,14 +139,13 @@ def make_tokenizer(kind: str, text: str, vocab_size: int | None = None) -> Any:
                             f"pass --vocab_size N to prepare or train")
         return tok.train_bpe(text, vocab_size)
     from ..hub import resolve
-    from ..tokenizer.gpt2_files import load_gpt2_tokenizer
+    from ..tokenizer.gpt2_files import load_tokenizer_dir
 
     try:
-        directory = resolve(kind, files=("vocab.json", "merges.txt"))
-        return load_gpt2_tokenizer(directory / "vocab.json", directory / "merges.txt")
+        return load_tokenizer_dir(resolve(kind, tokenizer_only=True))
     except ValueError as e:
         raise DataError(f"tokenizer {kind!r}: {e} (expected 'char', 'bpe', a hub name like gpt2, or a directory "
-                        f"with GPT-2's vocab.json + merges.txt)") from None
+                        f"with GPT-2's vocab.json + merges.txt or a byte-level BPE tokenizer.json)") from None
 
 
 def tokenizer_from_dict(d: dict[str, Any]) -> Any:
