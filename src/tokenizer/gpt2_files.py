@@ -21,7 +21,7 @@ import os
 from pathlib import Path
 
 from .bpe import BPETokenizer
-from .patterns import GPT2_SPLIT_PATTERN, known_pattern
+from .patterns import GPT2_DIGITS_SPLIT_PATTERN, GPT2_SPLIT_PATTERN, known_pattern
 
 __all__ = ["bytes_to_unicode", "load_gpt2_tokenizer", "save_gpt2_tokenizer", "load_tokenizer_json", "save_tokenizer_json",
            "load_tokenizer_dir", "MERGES_VERSION", "ENDOFTEXT", "HF_PATTERN_ALIASES"]
@@ -86,11 +86,13 @@ def load_gpt2_tokenizer(vocab_path: str | os.PathLike, merges_path: str | os.Pat
     return BPETokenizer(vocab, merges, specials, pattern=GPT2_SPLIT_PATTERN)
 
 
-def _hub_vocab(tok: BPETokenizer, what: str) -> tuple[dict[str, int], list[tuple[str, str]]]:
+def _hub_vocab(tok: BPETokenizer, what: str, patterns: tuple[str, ...] = (GPT2_SPLIT_PATTERN,)
+               ) -> tuple[dict[str, int], list[tuple[str, str]]]:
     """``(token string -> id, merges as string pairs)`` of ``tok`` in GPT-2's byte-to-unicode spelling,
-    ids in order, the special tokens last; only a merge-list BPE with GPT-2's split pattern has them."""
-    if tok.uses_ranks or tok.pattern != GPT2_SPLIT_PATTERN:
-        raise ValueError(f"{what}: GPT-2's files describe a merge-list BPE with GPT-2's split pattern; "
+    ids in order, the special tokens last; only a merge-list BPE with one of ``patterns`` has them."""
+    if tok.uses_ranks or tok.pattern not in patterns:
+        raise ValueError(f"{what}: these files describe a merge-list BPE with GPT-2's split pattern"
+                         f"{' (or its individual-digits form)' if len(patterns) > 1 else ''}; "
                          f"this tokenizer uses {'ranks' if tok.uses_ranks else 'another pattern'}")
     table = bytes_to_unicode()
     show = lambda b: "".join(table[v] for v in b)  # noqa: E731
@@ -113,17 +115,22 @@ def save_gpt2_tokenizer(tok: BPETokenizer, directory: str | os.PathLike) -> tupl
 
 # the byte-level pieces of a tokenizer.json as the ``tokenizers`` library writes them for GPT-2
 _BYTE_LEVEL = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}
+# SmolLM's (StarCoder's) first pre-tokenizer: every digit a piece of its own
+_DIGITS = {"type": "Digits", "individual_digits": True}
 
 
 def save_tokenizer_json(tok: BPETokenizer, path: str | os.PathLike) -> Path:
     """Write ``tok`` as a Hugging Face ``tokenizer.json`` in the ``tokenizers`` library's structure
     (GPT-2's: a byte-level BPE model, the ``ByteLevel`` pre-tokenizer with its GPT-2 regex, the
     ``ByteLevel`` decoder; the special tokens in ``added_tokens`` and in the vocab). Returns the path."""
-    vocab, merges = _hub_vocab(tok, "save_tokenizer_json")
+    vocab, merges = _hub_vocab(tok, "save_tokenizer_json", (GPT2_SPLIT_PATTERN, GPT2_DIGITS_SPLIT_PATTERN))
+    pre_tokenizer: dict = dict(_BYTE_LEVEL)
+    if tok.pattern == GPT2_DIGITS_SPLIT_PATTERN:  # SmolLM's form
+        pre_tokenizer = {"type": "Sequence", "pretokenizers": [_DIGITS, pre_tokenizer]}
     added = [{"id": i, "content": s, "single_word": False, "lstrip": False, "rstrip": False, "normalized": False,
               "special": True} for s, i in sorted(tok.special_tokens.items(), key=lambda kv: kv[1])]
     spec = {"version": "1.0", "truncation": None, "padding": None, "added_tokens": added, "normalizer": None,
-            "pre_tokenizer": dict(_BYTE_LEVEL), "post_processor": {**_BYTE_LEVEL, "trim_offsets": False},
+            "pre_tokenizer": pre_tokenizer, "post_processor": {**_BYTE_LEVEL, "trim_offsets": False},
             "decoder": dict(_BYTE_LEVEL),
             "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": "",
                       "end_of_word_suffix": "", "fuse_unk": False, "byte_fallback": False, "ignore_merges": False,
@@ -147,7 +154,8 @@ def _split_pattern(pre: object, where: str) -> str:
     """The split pattern a ``tokenizer.json`` pre-tokenizer amounts to, if numgpt has it: ``ByteLevel``
     with its own regex (``use_regex``, GPT-2's pattern), alone or as a one-element ``Sequence``; or a
     ``Sequence`` of a ``Split`` by a known pattern (``Isolated``) and a ``ByteLevel`` without regex.
-    Anything else (``Digits``, ``add_prefix_space``, an unknown regex) is refused naming it."""
+    Or SmolLM's ``Sequence[Digits(individual_digits=True), ByteLevel]`` (``GPT2_DIGITS_SPLIT_PATTERN``).
+    Anything else (``Digits`` grouping digit runs, ``add_prefix_space``, an unknown regex) is refused naming it."""
     def byte_level(p: object, use_regex: bool) -> bool:
         return isinstance(p, dict) and p.get("type") == "ByteLevel" and not p.get("add_prefix_space", False) \
             and bool(p.get("use_regex", True)) == use_regex
@@ -156,14 +164,18 @@ def _split_pattern(pre: object, where: str) -> str:
     parts = parts if isinstance(parts, list) else [parts]
     if len(parts) == 1 and byte_level(parts[0], True):
         return GPT2_SPLIT_PATTERN
+    if len(parts) == 2 and byte_level(parts[1], True) and isinstance(parts[0], dict) \
+            and parts[0].get("type") == "Digits" and parts[0].get("individual_digits") is True:
+        return GPT2_DIGITS_SPLIT_PATTERN  # SmolLM-style: Sequence[Digits(individual_digits), ByteLevel]
     if len(parts) == 2 and byte_level(parts[1], False) and isinstance(parts[0], dict) \
             and parts[0].get("type") == "Split" and parts[0].get("behavior") == "Isolated" \
             and not parts[0].get("invert", False):
         regex = (parts[0].get("pattern") or {}).get("Regex")
         return known_pattern(HF_PATTERN_ALIASES.get(regex, regex), f"{where}: pre_tokenizer Split")
     raise ValueError(f"{where}: pre_tokenizer {_describe(pre)} is not supported (only byte-level BPE with GPT-2's "
-                     f"split: the 'ByteLevel' pre-tokenizer with use_regex and without add_prefix_space, or a "
-                     f"'Split' by a known pattern then 'ByteLevel' without regex)")
+                     f"split: the 'ByteLevel' pre-tokenizer with use_regex and without add_prefix_space, alone or "
+                     f"after 'Digits' with individual_digits (SmolLM's), or a 'Split' by a known pattern then "
+                     f"'ByteLevel' without regex)")
 
 
 def load_tokenizer_json(path: str | os.PathLike) -> BPETokenizer:

@@ -50,9 +50,17 @@ GPT4_SPLIT_PATTERN = (
     r"""|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""
 )
 
+# GPT-2's pattern after Hugging Face's ``Digits(individual_digits=True)`` pre-tokenizer (SmolLM's and
+# StarCoder's tokenizer.json: ``Sequence[Digits, ByteLevel]``): every digit is a piece of its own and no
+# piece spans a digit, so a space run before a digit is one piece (the lookahead treats a digit as the
+# end of the text) and " 2024" splits as " ", "2", "0", "2", "4".
+GPT2_DIGITS_SPLIT_PATTERN = (
+    r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}++|\p{N}| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?![^\s\p{N}])|\s"""
+)
+
 # The patterns a tokenizer file or checkpoint may name (by name or exact text): a pattern read from a file
 # is run on every prompt, and an arbitrary regex can backtrack catastrophically (docs/tokenizer.md).
-KNOWN_PATTERNS = {"gpt2": GPT2_SPLIT_PATTERN, "gpt4": GPT4_SPLIT_PATTERN}
+KNOWN_PATTERNS = {"gpt2": GPT2_SPLIT_PATTERN, "gpt4": GPT4_SPLIT_PATTERN, "gpt2_digits": GPT2_DIGITS_SPLIT_PATTERN}
 
 # A text with a character of every kind a split pattern must cover: letters (ASCII, accented, CJK), digits,
 # contractions, punctuation, every kind of white space, control characters, an astral code point.
