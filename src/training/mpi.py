@@ -88,8 +88,12 @@ class World:
         self.wait(self.comm.Ibarrier())
 
     def abort(self, code: int) -> None:
+        """End every rank with ``code``. MPI_Abort kills the job at once, and mpiexec may not have
+        forwarded this rank's last lines yet (the error or the "saved" line was seen lost): flush,
+        give it half a second, then abort."""
         sys.stdout.flush()
         sys.stderr.flush()
+        time.sleep(0.5)
         self.comm.Abort(code)
 
     def run(self, job: Callable[[], Any]) -> Any:
@@ -108,9 +112,6 @@ class World:
         if interrupted:  # rank 0 has saved: it ends every rank; a rank waiting alone gives up after a minute
             if not self.is_root:
                 time.sleep(60)
-            else:  # give mpiexec a moment to forward rank 0's last lines before MPI_Abort kills the job
-                sys.stdout.flush()
-                time.sleep(0.5)
             self.abort(130)
         return result
 
