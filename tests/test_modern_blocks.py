@@ -9,7 +9,7 @@ import pytest
 from numgpt.nn import LinearT, RMSNorm, SwiGLU
 from numgpt.tensor import Tensor, gradcheck
 
-from .test_nn import assert_fused_matches_composed
+from .test_nn import assert_float32_preserved, assert_fused_matches_composed
 
 RNG = np.random.default_rng(77)
 X = RNG.standard_normal((2, 3, 6))
@@ -60,11 +60,7 @@ def test_gradcheck(name):
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_float32_in_float32_out(name):
     fused, _, inputs = CASES[name]
-    leaves = [Tensor(a.astype(np.float32), requires_grad=True) for a in inputs]
-    out = fused(*leaves)
-    assert out.dtype == np.float32
-    out.sum().backward()
-    assert all(leaf.grad.dtype == np.float32 for leaf in leaves)
+    assert_float32_preserved(fused, inputs, name)
 
 
 def test_rms_norm_eps_inside_the_root():

@@ -125,14 +125,18 @@ def test_gradcheck(name):
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_float32_preserved(name):
-    """float32 in -> float32 out and float32 gradients: no silent float64 upcast anywhere."""
     fused, _, inputs = CASES[name]
+    assert_float32_preserved(fused, inputs, name)
+
+
+def assert_float32_preserved(fused, inputs, name: str) -> None:
+    """float32 in -> float32 out and float32 gradients: no silent float64 upcast anywhere."""
     leaves = [Tensor(a.astype(np.float32), requires_grad=True) for a in inputs]
     out = fused(*leaves)
     assert out.dtype == np.float32, f"{name} returned {out.dtype}"
     out.backward(np.ones(out.shape, dtype=np.float32))
     for leaf in leaves:
-        assert leaf.grad is not None and leaf.grad.dtype == np.float32
+        assert leaf.grad is not None and leaf.grad.dtype == np.float32, f"{name}: a gradient is not float32"
 
 
 # ----------------------------------------------------------------------------- stability

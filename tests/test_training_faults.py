@@ -18,7 +18,7 @@ from numgpt.checkpoint import load_checkpoint
 from numgpt.training import loop as L
 from numgpt.training.loop import build_model, train
 
-from .test_training_loop import TEXT, assert_same_run, quiet, tiny_cfg
+from .test_training_loop import TEXT, assert_same_run, quiet, signal_a_cli_run, tiny_cfg
 
 
 @pytest.fixture(scope="module")
@@ -97,20 +97,7 @@ def test_handlers_are_restored_after_train(tmp_path):
 
 @pytest.mark.slow
 def test_sigterm_to_the_cli_saves_once_and_exits_143(tmp_path):
-    (tmp_path / "input.txt").write_text(TEXT)
-    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
-    cmd = [sys.executable, "-m", "numgpt", "train", "--source", "input.txt", "--dataset", "tiny", "--name", "term",
-           "--n_layer=1", "--n_head=2", "--n_embd=16", "--block_size=16", "--batch_size=4", "--max_iters=1000000",
-           "--eval_interval=100000", "--eval_iters=1", "--sample_tokens=0", "--log_interval=5", "--workers=2"]
-    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        for line in proc.stdout:
-            if line.startswith("iter "):
-                break
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        proc.kill()
+    proc, out, err = signal_a_cli_run(tmp_path, "term", signal.SIGTERM, "--workers=2")
     assert proc.returncode == 143, err[-2000:]
     assert "Traceback" not in err
     assert "interrupted (SIGTERM)" in out and "continue with --resume" in out, out[-1000:]

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -188,28 +192,30 @@ def test_short_shakespeare_run_learns(tmp_path):
     assert cpu < 20, f"took {cpu:.1f} s of CPU time"
 
 
-@pytest.mark.slow
-def test_real_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
-    """SIGINT to a running `python -m numgpt train`: exit status 130, a checkpoint at that iteration."""
-    import os
-    import signal
-    import subprocess
-    import sys
-
+def signal_a_cli_run(tmp_path: Path, name: str, signum: int, *extra: str) -> tuple[subprocess.Popen, str, str]:
+    """Start ``python -m numgpt train`` on a tiny run that would go on for ever, send it ``signum`` once
+    training is under way (its first progress line), and return ``(process, stdout, stderr)`` when it ends."""
     (tmp_path / "input.txt").write_text(TEXT)
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
-    cmd = [sys.executable, "-m", "numgpt", "train", "--source", "input.txt", "--dataset", "tiny", "--name", "sig",
+    cmd = [sys.executable, "-m", "numgpt", "train", "--source", "input.txt", "--dataset", "tiny", "--name", name,
            "--n_layer=1", "--n_head=2", "--n_embd=16", "--block_size=16", "--batch_size=4", "--max_iters=1000000",
-           "--eval_interval=100000", "--eval_iters=1", "--sample_tokens=0", "--log_interval=5"]
+           "--eval_interval=100000", "--eval_iters=1", "--sample_tokens=0", "--log_interval=5", *extra]
     proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         for line in proc.stdout:  # wait until training is under way
             if line.startswith("iter "):
                 break
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         out, err = proc.communicate(timeout=60)
     finally:
         proc.kill()
+    return proc, out, err
+
+
+@pytest.mark.slow
+def test_real_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
+    """SIGINT to a running `python -m numgpt train`: exit status 130, a checkpoint at that iteration."""
+    proc, out, err = signal_a_cli_run(tmp_path, "sig", signal.SIGINT)
     assert proc.returncode == 130, err[-2000:]
     assert "saved out-sig/ckpt.npz; continue with --resume" in out, out[-1000:]
     step = load_checkpoint(tmp_path / "out-sig/ckpt.npz").step
