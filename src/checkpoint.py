@@ -32,7 +32,7 @@ import os
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Callable
 
 import numpy as np
 
@@ -91,20 +91,27 @@ def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> None:
     entries["config"] = _json_entry(ckpt.config)
     entries["rng"] = _json_entry(ckpt.rng)
     entries["tokenizer"] = _json_entry(ckpt.tokenizer)
+    write_atomically(path, lambda f: np.savez(f, **entries))
+
+
+def write_atomically(path: str | Path, write: Callable[[BinaryIO], Any]) -> None:
+    """``write(f)`` into ``.<name>.tmp<pid>`` beside ``path``, fsync, then ``os.replace`` it over ``path``
+    (atomic on POSIX and Windows). The one way numgpt writes a file a crash must not half-write
+    (checkpoints, prepared data, safetensors): a failure (disk full, read-only directory) raises
+    ``WriteError`` naming ``path``, removes the temporary file and leaves ``path`` as it was."""
+    path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as f:
-            np.savez(f, **entries)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except WriteError:
-        raise
-    except OSError as e:  # disk full, read-only: one line naming the file; the old checkpoint is untouched
+    except OSError as e:  # one line naming the file; the previous file is untouched
         raise WriteError(path, e) from None
     finally:
-        if tmp.exists():  # the write failed part-way: leave no debris, keep the old checkpoint
+        if tmp.exists():  # the write failed part-way: leave no debris
             tmp.unlink()
 
 

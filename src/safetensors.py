@@ -27,6 +27,8 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
+from .checkpoint import write_atomically
+
 __all__ = ["SafetensorsError", "DTYPES", "read_header", "load", "metadata", "save", "to_bfloat16_bits"]
 
 # safetensors dtype name -> NumPy dtype (little-endian). BF16 is read as uint16, then widened.
@@ -172,16 +174,10 @@ def save(path: str | os.PathLike, tensors: Mapping[str, np.ndarray], metadata: M
         at += arr.nbytes
     raw = json.dumps(header, separators=(",", ":")).encode("utf-8")
     raw += b" " * (-len(raw) % 8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(struct.pack("<Q", len(raw)) + raw)
-            for arr in arrays:
-                f.write(memoryview(arr.reshape(-1).view(np.uint8)))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+
+    def write(f: Any) -> None:
+        f.write(struct.pack("<Q", len(raw)) + raw)
+        for arr in arrays:
+            f.write(memoryview(arr.reshape(-1).view(np.uint8)))
+
+    write_atomically(path, write)

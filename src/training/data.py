@@ -34,7 +34,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..checkpoint import WriteError
+from ..checkpoint import WriteError, write_atomically
 
 DATA_FORMAT = "numgpt-data-v1"
 SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
@@ -180,7 +180,7 @@ def prepare(dataset: str, out_dir: str | Path, source: str | None = None, tokeni
         ids = np.asarray(tok.encode(part), dtype=np.int64)
         if ids.size and (ids.min() < 0 or ids.max() >= tok.vocab_size):
             raise DataError(f"the tokenizer produced ids outside [0, {tok.vocab_size}) for the {split} split")
-        _atomic_write_bytes(out / f"{split}.bin", ids.astype(dtype).tobytes())
+        write_atomically(out / f"{split}.bin", lambda f: f.write(ids.astype(dtype).tobytes()))
         counts[split] = int(ids.size)
     meta = {
         "format": DATA_FORMAT, "dataset": dataset, "vocab_size": int(tok.vocab_size),
@@ -190,27 +190,10 @@ def prepare(dataset: str, out_dir: str | Path, source: str | None = None, tokeni
     meta["tokenizer_sha256"] = tokenizer_identity(meta["tokenizer"])
     meta["files"] = {f"{split}.bin": {"bytes": (out / f"{split}.bin").stat().st_size,
                                       "fingerprint": fingerprint(out / f"{split}.bin")} for split in counts}
-    _atomic_write_bytes(out / "meta.json", json.dumps(meta).encode())
+    write_atomically(out / "meta.json", lambda f: f.write(json.dumps(meta).encode()))
     log(f"prepared {dataset} in {out}: vocab {tok.vocab_size} ({tokenizer}), "
         f"{counts['train']:,} train and {counts['val']:,} val tokens ({np.dtype(dtype).name})")
     return meta
-
-
-def _atomic_write_bytes(path: Path, payload: bytes) -> None:
-    """Write ``payload`` to a temporary file, fsync, rename over ``path``; on failure (disk full,
-    read-only directory) remove the temporary file and raise ``WriteError`` naming ``path``."""
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        raise WriteError(path, e) from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def fingerprint(path: Path) -> str:
