@@ -291,6 +291,7 @@ def load_model(path: str | Path) -> tuple[Any, Any, dict[str, Any]]:
 
 def model_from_checkpoint(ckpt: Checkpoint, path: str | Path) -> tuple[Any, Any, dict[str, Any]]:
     """``load_model`` for a checkpoint already read (from ``path``, named in the errors)."""
+    from .nn.layers import uninitialised
     from .tokenizer import from_dict
     from .transformer import GPT
 
@@ -299,7 +300,8 @@ def model_from_checkpoint(ckpt: Checkpoint, path: str | Path) -> tuple[Any, Any,
     if not ckpt.tokenizer:
         raise CheckpointError(f"{path}: the checkpoint holds no tokenizer, so text cannot be encoded")
     try:
-        model = GPT(model_args)
+        with uninitialised():  # load_state_dict (strict) sets every parameter
+            model = GPT(model_args)
         model.load_state_dict(ckpt.model)
         tokenizer = from_dict(ckpt.tokenizer)
     except (TypeError, ValueError, KeyError) as e:

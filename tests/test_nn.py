@@ -238,3 +238,15 @@ def test_module_state_dict_roundtrip():
     m2.load_state_dict(m1.state_dict())
     np.testing.assert_array_equal(m2.a.weight.data, m1.a.weight.data)
     assert list(m1.state_dict()) == ["a.weight", "a.bias", "n.weight", "n.bias"]
+
+
+def test_uninitialised_builds_the_shapes_without_drawing_and_then_draws_again():
+    from numgpt.nn.layers import uninitialised
+
+    rng = np.random.default_rng(0)
+    with uninitialised():
+        lin = Linear(3, 5, dtype=np.float32, rng=rng)
+    assert lin.weight.shape == (3, 5) and lin.weight.dtype == np.float32
+    assert rng.standard_normal() == np.random.default_rng(0).standard_normal()  # nothing was drawn from rng
+    drawn = Linear(3, 5, dtype=np.float64, rng=np.random.default_rng(1)).weight.data  # drawing is back on
+    np.testing.assert_array_equal(drawn, np.random.default_rng(1).standard_normal((3, 5)) * 0.02)

@@ -9,7 +9,8 @@ model uses it so its state dict holds Hugging Face checkpoint arrays as they are
 """
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -17,11 +18,30 @@ from ..tensor import Tensor
 from . import functional as F
 from .module import Module, Parameter
 
-__all__ = ["Linear", "LinearT", "LayerNorm", "RMSNorm", "Embedding", "Dropout", "GELU", "SwiGLU", "normal_init"]
+__all__ = ["Linear", "LinearT", "LayerNorm", "RMSNorm", "Embedding", "Dropout", "GELU", "SwiGLU", "normal_init", "uninitialised"]
+
+
+_draw_weights = True  # False inside ``uninitialised()``
+
+
+@contextlib.contextmanager
+def uninitialised() -> Iterator[None]:
+    """Build modules without drawing their N(0, std) weights (they get uninitialised memory): for a
+    loader that overwrites every parameter next and checks that it did (``load_pretrained``,
+    ``load_model``), so that a 124M-parameter model is not drawn in float64 only to be thrown away."""
+    global _draw_weights
+    previous, _draw_weights = _draw_weights, False
+    try:
+        yield
+    finally:
+        _draw_weights = previous
 
 
 def normal_init(shape: tuple[int, ...], std: float, rng: np.random.Generator | None, dtype: Any) -> Parameter:
-    """A Parameter drawn from N(0, std^2) (in float64, then cast to ``dtype``)."""
+    """A Parameter drawn from N(0, std^2) (in float64, then cast to ``dtype``); inside
+    ``uninitialised()`` an empty one of that shape and dtype."""
+    if not _draw_weights:
+        return Parameter(np.empty(shape, dtype=dtype))
     rng = np.random.default_rng() if rng is None else rng
     return Parameter((rng.standard_normal(shape) * std).astype(dtype))
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from .. import safetensors
 from ..attention import hf_to_interleaved_rows
+from ..nn.layers import uninitialised
 from .gpt import GPT, GPTConfig
 
 __all__ = ["load_pretrained", "gpt2_config", "llama_config", "model_family", "read_config", "read_json", "shard_names", "init_from_pretrained"]
@@ -195,7 +196,8 @@ def load_pretrained(path: str | os.PathLike, writable: bool = False, block_size:
     if config.min_parameters() > held:  # before allocating: a crafted config.json cannot ask for TiB
         raise ValueError(f"{directory}: config.json describes at least {config.min_parameters():,} parameters but "
                          f"the safetensors files hold {held:,} weights")
-    model = GPT(config)
+    with uninitialised():  # every parameter is set from the file below (or this raises)
+        model = GPT(config)
     params = dict(model.named_parameters())
     missing, unexpected = sorted(set(params) - set(state)), sorted(set(state) - set(params))
     bad = [f"{k}: {state[k].shape} vs {params[k].shape}" for k in params if k in state and state[k].shape != params[k].shape]
